@@ -1,0 +1,11 @@
+// model/cli/commands.h — the tinyllava subcommands. Each parses its own options (args.h), does its
+// work through the library, prints results to stdout, and returns the exit code; errors are thrown as
+// tl::Error and turned into one line on stderr by main().
+#pragma once
+
+namespace tl::cli {
+
+int cmd_info(int argc, char** argv);   // tinyllava info -m DIR
+int cmd_synth(int argc, char** argv);  // tinyllava synth -o DIR [--config ...] [--dtype ...]
+
+}  // namespace tl::cli

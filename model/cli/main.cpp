@@ -1,0 +1,53 @@
+// model/cli/main.cpp — the tinyllava command-line tool: dispatch to a subcommand and turn errors
+// into one line and an exit code. This is the only place that decides to exit.
+//
+//   exit 0  success
+//   exit 1  internal failure (a broken invariant, out of memory, a failing device)
+//   exit 2  bad input (a file, field or argument the user gave)
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "model/cli/commands.h"
+#include "tensor/error.h"
+
+namespace {
+
+const char kUsage[] =
+    "usage: tinyllava <command> [options]\n"
+    "\n"
+    "TinyLLaVA-OpenELM-450M-SigLIP-0.89B inference engine.\n"
+    "\n"
+    "commands:\n"
+    "  info   -m DIR        validate a checkpoint and describe it\n"
+    "  synth  -o DIR        write a random-weight checkpoint in the Hugging Face layout\n"
+    "\n"
+    "'tinyllava <command> --help' lists a command's options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "help")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const char* cmd = argv[1];
+  try {
+    if (!std::strcmp(cmd, "info")) return tl::cli::cmd_info(argc, argv);
+    if (!std::strcmp(cmd, "synth")) return tl::cli::cmd_synth(argc, argv);
+    std::fprintf(stderr, "tinyllava: error: unknown command '%s' (expected info or synth)\n", cmd);
+    return 2;
+  } catch (const tl::Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "tinyllava: error: %s\n", e.what());
+    return e.kind() == tl::ErrorKind::BadInput ? 2 : 1;
+  } catch (const std::bad_alloc&) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "tinyllava: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "tinyllava: error: internal: %s\n", e.what());
+    return 1;
+  }
+}

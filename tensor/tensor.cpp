@@ -1,0 +1,111 @@
+// tensor/tensor.cpp — Tensor view helpers.
+#include "tensor/tensor.h"
+
+#include "tensor/error.h"
+
+namespace tl {
+
+const char* device_name(Device d) { return d == Device::CPU ? "cpu" : "cuda"; }
+
+Tensor Tensor::view(void* data, DType dtype, const std::vector<int64_t>& shape, Device device) {
+  if (shape.size() > static_cast<size_t>(kMaxDims))
+    fail_internal("Tensor::view: %zu dimensions (expected at most %d)", shape.size(), kMaxDims);
+  Tensor t;
+  t.dtype = dtype;
+  t.device = device;
+  t.ndim = static_cast<int>(shape.size());
+  t.data = data;
+  int64_t s = 1;
+  for (int i = t.ndim - 1; i >= 0; --i) {
+    TL_CHECK(shape[i] >= 0);
+    t.shape[i] = shape[i];
+    t.stride[i] = s;
+    s *= shape[i];
+  }
+  return t;
+}
+
+int64_t Tensor::dim(int i) const {
+  int k = i < 0 ? i + ndim : i;
+  if (k < 0 || k >= ndim) fail_internal("Tensor::dim(%d) of a %d-D tensor", i, ndim);
+  return shape[k];
+}
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int i = 0; i < ndim; ++i) n *= shape[i];
+  return n;
+}
+
+size_t Tensor::nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+
+bool Tensor::is_contiguous() const {
+  int64_t s = 1;
+  for (int i = ndim - 1; i >= 0; --i) {
+    if (shape[i] != 1 && stride[i] != s) return false;
+    s *= shape[i];
+  }
+  return true;
+}
+
+bool Tensor::has_shape(const std::vector<int64_t>& s) const {
+  if (static_cast<int>(s.size()) != ndim) return false;
+  for (int i = 0; i < ndim; ++i)
+    if (shape[i] != s[i]) return false;
+  return true;
+}
+
+Tensor Tensor::row(int64_t i) const {
+  TL_CHECK(ndim >= 1 && i >= 0 && i < shape[0]);
+  Tensor t;
+  t.dtype = dtype;
+  t.device = device;
+  t.ndim = ndim - 1;
+  for (int d = 1; d < ndim; ++d) {
+    t.shape[d - 1] = shape[d];
+    t.stride[d - 1] = stride[d];
+  }
+  t.data = static_cast<char*>(data) + i * stride[0] * static_cast<int64_t>(dtype_size(dtype));
+  return t;
+}
+
+Tensor Tensor::rows(int64_t begin, int64_t end) const {
+  TL_CHECK(ndim >= 1 && 0 <= begin && begin <= end && end <= shape[0]);
+  Tensor t = *this;
+  t.shape[0] = end - begin;
+  t.data = static_cast<char*>(data) + begin * stride[0] * static_cast<int64_t>(dtype_size(dtype));
+  return t;
+}
+
+Tensor Tensor::reshape(const std::vector<int64_t>& new_shape) const {
+  TL_CHECK(is_contiguous());
+  Tensor t = view(data, dtype, new_shape, device);
+  if (t.numel() != numel())
+    fail_internal("reshape %s -> %s changes the element count", shape_str(*this).c_str(),
+                  shape_str(new_shape).c_str());
+  return t;
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+std::string shape_str(const Tensor& t) { return shape_str(t.shape_vec()); }
+
+int64_t checked_numel(const std::vector<int64_t>& shape, const char* what) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) fail_input("%s: negative dimension %lld in shape", what, static_cast<long long>(d));
+    if (d != 0 && n > INT64_MAX / d)
+      fail_input("%s: shape %s overflows a 64-bit element count", what, shape_str(shape).c_str());
+    n *= d;
+  }
+  return n;
+}
+
+}  // namespace tl

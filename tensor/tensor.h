@@ -1,0 +1,60 @@
+// tensor/tensor.h — a non-owning view of an n-dimensional array (n <= 4).
+//
+// A Tensor is plain data: {dtype, device, shape, strides (in elements), data pointer}. It never owns
+// memory; Buffer and Arena (tensor/buffer.h) do, and weights are views into the mmapped checkpoint.
+// Shapes are written outermost first, like PyTorch: a Linear weight is [out_features, in_features]
+// and row i of it is contiguous.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "tensor/dtype.h"
+
+namespace tl {
+
+enum class Device : uint8_t { CPU, CUDA };
+const char* device_name(Device d);
+
+struct Tensor {
+  static constexpr int kMaxDims = 4;
+
+  DType dtype = DType::F32;
+  Device device = Device::CPU;
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {0, 0, 0, 0};
+  int64_t stride[kMaxDims] = {0, 0, 0, 0};  // in elements, not bytes
+  void* data = nullptr;
+
+  // A contiguous (row-major) view of `data` with the given shape.
+  static Tensor view(void* data, DType dtype, const std::vector<int64_t>& shape,
+                     Device device = Device::CPU);
+
+  bool defined() const { return data != nullptr || numel() == 0; }
+  int64_t dim(int i) const;  // negative i counts from the end, like PyTorch
+  int64_t numel() const;
+  size_t nbytes() const;  // numel × element size (for contiguous views: the bytes spanned)
+  bool is_contiguous() const;
+  std::vector<int64_t> shape_vec() const { return {shape, shape + ndim}; }
+  bool has_shape(const std::vector<int64_t>& s) const;
+
+  // Views along the outermost dimension.
+  Tensor row(int64_t i) const;                     // [d0, d1, ...] -> [d1, ...]
+  Tensor rows(int64_t begin, int64_t end) const;   // [d0, ...] -> [end - begin, ...]
+  Tensor reshape(const std::vector<int64_t>& new_shape) const;  // contiguous views only
+
+  template <typename T>
+  T* ptr() const { return static_cast<T*>(data); }
+};
+
+// "[1152, 3, 14, 14]"
+std::string shape_str(const std::vector<int64_t>& shape);
+std::string shape_str(const Tensor& t);
+
+// Product of the dimensions; fails (BadInput, naming `what`) on negative dims or int64 overflow.
+int64_t checked_numel(const std::vector<int64_t>& shape, const char* what);
+
+}  // namespace tl

@@ -1,0 +1,87 @@
+// tests/cli/test_cli.cpp — the tinyllava binary end to end: synth -> info round trips (tiny, and the
+// full-size header), and every bad input answered with one "tinyllava: error: ..." line and exit 2,
+// never a signal.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "test_util.h"
+
+using tl::test::RunResult;
+using tl::test::ScratchDir;
+using tl::test::run_tinyllava;
+using tl::test::write_file;
+
+namespace {
+
+// A bad-input failure: exit 2, not a signal, one line on stderr in the documented form.
+void expect_bad_input(const RunResult& r, const std::string& fragment) {
+  EXPECT_FALSE(r.signaled) << r.err;
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_EQ(r.err.rfind("tinyllava: error: ", 0), 0u) << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << "more than one line: " << r.err;
+  EXPECT_NE(r.err.find(fragment), std::string::npos) << "stderr: " << r.err;
+}
+
+}  // namespace
+
+TEST(Cli, UsageAndUnknownCommandsOrOptions) {
+  ScratchDir dir;
+  EXPECT_EQ(run_tinyllava("", dir.path()).exit_code, 2);
+  RunResult help = run_tinyllava("--help", dir.path());
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("synth"), std::string::npos);
+  expect_bad_input(run_tinyllava("frobnicate", dir.path()), "unknown command 'frobnicate'");
+  expect_bad_input(run_tinyllava("info", dir.path()), "option --model is required");
+  expect_bad_input(run_tinyllava("info -m", dir.path()), "option --model needs a value");
+  expect_bad_input(run_tinyllava("info --bogus", dir.path()), "unknown option '--bogus'");
+  expect_bad_input(run_tinyllava("synth -o x --dtype f64", dir.path()), "--dtype: expected f16, bf16 or f32, got 'f64'");
+  expect_bad_input(run_tinyllava("synth -o x --seed -3", dir.path()), "--seed: expected an integer");
+  expect_bad_input(run_tinyllava("synth -o x --config nonexistent.json", dir.path()), "nonexistent.json: cannot open");
+  EXPECT_EQ(run_tinyllava("info --help", dir.path()).exit_code, 0);
+}
+
+TEST(Cli, SynthTinyThenInfo) {
+  ScratchDir dir;
+  RunResult s = run_tinyllava("synth -o '" + dir.path() + "/m' --config tiny --seed 3", dir.path());
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  EXPECT_NE(s.out.find("tensors"), std::string::npos);
+  RunResult i = run_tinyllava("info -m '" + dir.path() + "/m'", dir.path());
+  ASSERT_EQ(i.exit_code, 0) << i.err;
+  EXPECT_NE(i.out.find("tensors      102 (73 used, 29 unused)"), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("dtypes       F16: 102"), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("vision_tower._vision_tower.vision_model.encoder.layers.2.mlp.fc2.bias"), std::string::npos);
+  EXPECT_NE(i.out.find("15 image tokens"), std::string::npos) << i.out;
+}
+
+TEST(Cli, SynthFullHeaderThenInfoReportsTheRealModel) {
+  ScratchDir dir;
+  RunResult s = run_tinyllava("synth -o '" + dir.path() + "/full' --config full --sparse", dir.path());
+  ASSERT_EQ(s.exit_code, 0) << s.err;
+  RunResult i = run_tinyllava("info -m '" + dir.path() + "/full'", dir.path());
+  ASSERT_EQ(i.exit_code, 0) << i.err;
+  EXPECT_NE(i.out.find("tensors      614 (585 used, 29 unused)"), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("parameters   889536576 "), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("bytes        1779073152 tensor data"), std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("   19   24    6  6144  4.00  [2304, 1536]   [1536, 1536]   [12288, 1536]  [1536, 6144]"),
+            std::string::npos) << i.out;
+  EXPECT_NE(i.out.find("728 image tokens"), std::string::npos);
+}
+
+TEST(Cli, MalformedCheckpointsAreRefusedNotCrashed) {
+  ScratchDir dir;
+  std::string m = dir / "m";
+  ASSERT_EQ(run_tinyllava("synth -o '" + m + "' --config tiny --sparse", dir.path()).exit_code, 0);
+  std::string info = "info -m '" + m + "'";
+
+  write_file(m + "/model.safetensors", "");
+  expect_bad_input(run_tinyllava(info, dir.path()), "model.safetensors: file is 0 bytes");
+  write_file(m + "/model.safetensors", std::string("\x10\0\0\0\0\0\0\0{}", 10));
+  expect_bad_input(run_tinyllava(info, dir.path()), "runs past the end of the file");
+  write_file(m + "/model.safetensors", std::string("\x02\0\0\0\0\0\0\0[]", 10));
+  expect_bad_input(run_tinyllava(info, dir.path()), "header is an array");
+  ASSERT_EQ(run_tinyllava("synth -o '" + m + "' --config tiny --sparse", dir.path()).exit_code, 0);
+  write_file(m + "/config.json", "{\"connector_type\": \"mlp2x_gelu\", \"text_config\": 3, \"vision_config\": {}}");
+  expect_bad_input(run_tinyllava(info, dir.path()), "config.json: text_config: missing or not an object");
+  expect_bad_input(run_tinyllava("info -m '" + dir.path() + "/absent'", dir.path()), "not a checkpoint directory");
+}

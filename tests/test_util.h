@@ -1,0 +1,74 @@
+// tests/test_util.h — helpers shared by the test suites: scratch directories, file writing, running
+// the tinyllava binary and capturing its exit status and output.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace tl::test {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents when the object dies.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const char* base = std::getenv("TMPDIR");
+    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/tinyllava-test-XXXXXX";
+    char* p = ::mkdtemp(tmpl.data());
+    if (p) path_ = p;
+  }
+  ~ScratchDir() {
+    if (!path_.empty()) std::system(("rm -rf '" + path_ + "'").c_str());
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+inline void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+struct RunResult {
+  int exit_code = -1;    // -1 when killed by a signal
+  bool signaled = false;
+  std::string out, err;
+};
+
+// Runs the tinyllava binary with `args` (shell words), capturing stdout and stderr.
+inline RunResult run_tinyllava(const std::string& args, const std::string& scratch) {
+  std::string out = scratch + "/.stdout", err = scratch + "/.stderr";
+  std::string cmd = std::string("'") + TINYLLAVA_BIN + "' " + args + " >'" + out + "' 2>'" + err + "'";
+  int status = std::system(cmd.c_str());
+  RunResult r;
+  if (WIFEXITED(status)) {
+    r.exit_code = WEXITSTATUS(status);
+    // The shell reports a child killed by signal N as exit status 128 + N.
+    r.signaled = r.exit_code > 128;
+  } else {
+    r.signaled = true;
+  }
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+inline bool shared_dir_present() {
+  return ::access(TINYLLAVA_SHARED_DIR "/MODEL_SPEC.md", R_OK) == 0;
+}
+
+}  // namespace tl::test

@@ -1,0 +1,104 @@
+// weights/file.cpp — MappedFile and read_file.
+#include "weights/file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "tensor/error.h"
+
+namespace tl {
+
+namespace {
+
+// An open file descriptor that closes itself.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+void open_regular_file(const std::string& path, Fd* fd, size_t* size) {
+  fd->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd->fd < 0) fail_input("%s: cannot open (%s)", path.c_str(), std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd->fd, &st) != 0) fail_input("%s: cannot stat (%s)", path.c_str(), std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) fail_input("%s: not a regular file", path.c_str());
+  *size = static_cast<size_t>(st.st_size);
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const std::string& path) : path_(path) {
+  Fd fd;
+  open_regular_file(path, &fd, &size_);
+  if (size_ == 0) return;
+  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd.fd, 0);
+  if (p == MAP_FAILED) fail_input("%s: cannot mmap %zu bytes (%s)", path.c_str(), size_, std::strerror(errno));
+  data_ = static_cast<const uint8_t*>(p);
+}
+
+MappedFile::~MappedFile() { unmap(); }
+
+void MappedFile::unmap() {
+  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  data_ = nullptr;
+  size_ = 0;
+}
+
+MappedFile::MappedFile(MappedFile&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      path_(std::move(other.path_)) {}
+
+MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
+  if (this != &other) {
+    unmap();
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+    path_ = std::move(other.path_);
+  }
+  return *this;
+}
+
+std::string read_file(const std::string& path, size_t max_bytes) {
+  Fd fd;
+  size_t size = 0;
+  open_regular_file(path, &fd, &size);
+  if (size > max_bytes)
+    fail_input("%s: file is %zu bytes (expected at most %zu)", path.c_str(), size, max_bytes);
+  std::string out(size, '\0');
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::read(fd.fd, out.data() + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail_input("%s: read failed (%s)", path.c_str(), std::strerror(errno));
+    if (n == 0) break;  // the file shrank under us
+    done += static_cast<size_t>(n);
+  }
+  out.resize(done);
+  return out;
+}
+
+bool is_directory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string join_path(const std::string& dir, const std::string& name) {
+  if (dir.empty()) return name;
+  return dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+}  // namespace tl
