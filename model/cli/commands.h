@@ -5,7 +5,8 @@
 
 namespace tl::cli {
 
-int cmd_info(int argc, char** argv);   // tinyllava info -m DIR
-int cmd_synth(int argc, char** argv);  // tinyllava synth -o DIR [--config ...] [--dtype ...]
+int cmd_info(int argc, char** argv);      // tinyllava info -m DIR
+int cmd_synth(int argc, char** argv);     // tinyllava synth -o DIR [--config ...] [--dtype ...]
+int cmd_tokenize(int argc, char** argv);  // tinyllava tokenize -m MODEL [--bos] [--chat] [--decode] [--pieces]
 
 }  // namespace tl::cli

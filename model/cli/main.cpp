@@ -21,6 +21,7 @@ const char kUsage[] =
     "commands:\n"
     "  info   -m DIR        validate a checkpoint and describe it\n"
     "  synth  -o DIR        write a random-weight checkpoint in the Hugging Face layout\n"
+    "  tokenize -m MODEL    encode standard input (or decode ids) with the SentencePiece tokenizer\n"
     "\n"
     "'tinyllava <command> --help' lists a command's options.\n";
 
@@ -35,7 +36,8 @@ int main(int argc, char** argv) {
   try {
     if (!std::strcmp(cmd, "info")) return tl::cli::cmd_info(argc, argv);
     if (!std::strcmp(cmd, "synth")) return tl::cli::cmd_synth(argc, argv);
-    std::fprintf(stderr, "tinyllava: error: unknown command '%s' (expected info or synth)\n", cmd);
+    if (!std::strcmp(cmd, "tokenize")) return tl::cli::cmd_tokenize(argc, argv);
+    std::fprintf(stderr, "tinyllava: error: unknown command '%s' (expected info, synth or tokenize)\n", cmd);
     return 2;
   } catch (const tl::Error& e) {
     std::fflush(stdout);

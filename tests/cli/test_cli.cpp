@@ -85,3 +85,57 @@ TEST(Cli, MalformedCheckpointsAreRefusedNotCrashed) {
   expect_bad_input(run_tinyllava(info, dir.path()), "config.json: text_config: missing or not an object");
   expect_bad_input(run_tinyllava("info -m '" + dir.path() + "/absent'", dir.path()), "not a checkpoint directory");
 }
+
+TEST(Cli, TokenizeEncodesDecodesAndTemplates) {
+  ScratchDir dir;
+  const std::string model = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fixtures/tokenizer/small_bpe.model";
+  write_file(dir / "in.txt", std::string("hello world\n\xff\0x", 15));
+  RunResult ids = run_tinyllava("tokenize -m '" + model + "' < '" + dir.path() + "/in.txt'", dir.path());
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  ASSERT_EQ(ids.out.back(), '\n');
+  write_file(dir / "ids.txt", ids.out);
+  RunResult back = run_tinyllava("tokenize -m '" + model + "' --decode < '" + dir.path() + "/ids.txt'", dir.path());
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_EQ(back.out, std::string("hello world\n\xef\xbf\xbd\0x", 17));  // byte for byte; 0xFF -> U+FFFD
+
+  RunResult bos = run_tinyllava("tokenize -m '" + model + "' --bos < '" + dir.path() + "/in.txt'", dir.path());
+  EXPECT_EQ(bos.out, "1 " + ids.out);
+  write_file(dir / "q.txt", "What are these?");
+  RunResult chat = run_tinyllava("tokenize -m '" + model + "' --chat < '" + dir.path() + "/q.txt'", dir.path());
+  ASSERT_EQ(chat.exit_code, 0) << chat.err;
+  EXPECT_EQ(chat.out.rfind("1 ", 0), 0u);
+  EXPECT_NE(chat.out.find(" -200 "), std::string::npos);
+  RunResult pieces = run_tinyllava("tokenize -m '" + model + "' --chat --pieces < '" + dir.path() + "/q.txt'", dir.path());
+  EXPECT_NE(pieces.out.find("<s> "), std::string::npos);
+  EXPECT_NE(pieces.out.find(" <image> "), std::string::npos);
+  write_file(dir / "img.txt", "1 -200 5");
+  RunResult img = run_tinyllava("tokenize -m '" + model + "' --decode < '" + dir.path() + "/img.txt'", dir.path());
+  EXPECT_NE(img.out.find("<image>"), std::string::npos) << img.out;
+}
+
+TEST(Cli, TokenizeRefusesBadInput) {
+  ScratchDir dir;
+  const std::string model = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fixtures/tokenizer/small_bpe.model";
+  write_file(dir / "bad.txt", "12 x3");
+  expect_bad_input(run_tinyllava("tokenize -m '" + model + "' --decode < '" + dir.path() + "/bad.txt'", dir.path()),
+                   "stdin: 'x3' is not a token id");
+  write_file(dir / "big.txt", "999999");
+  expect_bad_input(run_tinyllava("tokenize -m '" + model + "' --decode < '" + dir.path() + "/big.txt'", dir.path()),
+                   "token id 999999 is out of range (expected 0..599)");
+  write_file(dir / "broken.model", "\x0a\xff\x01");
+  expect_bad_input(run_tinyllava("tokenize -m '" + dir.path() + "/broken.model' < /dev/null", dir.path()),
+                   "broken.model: malformed model at byte 1: length 255 runs past the end");
+  expect_bad_input(run_tinyllava("tokenize -m '" + dir.path() + "' < /dev/null", dir.path()), "tokenizer.model: cannot open");
+}
+
+TEST(Cli, TokenizeReadmeExampleWithLlamaTokenizer) {
+  if (!tl::test::shared_dir_present()) GTEST_SKIP() << "../shared is absent: needs the Llama-2 tokenizer";
+  ScratchDir dir;
+  write_file(dir / "q.txt", "What are these?");
+  RunResult r = run_tinyllava("tokenize -m '" TINYLLAVA_SHARED_DIR "/tokenizer/llama2-tokenizer.model' --chat < '" +
+                                  dir.path() + "/q.txt'", dir.path());
+  EXPECT_EQ(r.out,
+            "1 319 13563 1546 263 12758 1404 322 385 23116 21082 20255 29889 450 20255 4076 8444 29892 13173 29892 322 "
+            "1248 568 6089 304 278 1404 29915 29879 5155 29889 3148 1001 29901 29871 -200 29871 13 5618 526 1438 29973 "
+            "319 1799 9047 13566 29901\n");
+}
