@@ -116,6 +116,9 @@ def main():
             num_threads=1, minloglevel=2)
         base = pb.ModelProto()
         base.ParseFromString(open(prefix + ".model", "rb").read())
+        # The trainer records its temporary paths; fix them so the output is reproducible.
+        del base.trainer_spec.input[:]
+        base.trainer_spec.model_prefix = "small_bpe"
 
     models = {"small_bpe": base}
 
