@@ -1,0 +1,40 @@
+// kernels/cpu/isa.cpp — choose the best compiled kernel table this CPU supports (see isa.h).
+#include "kernels/cpu/isa.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace tl::cpu {
+
+namespace {
+
+const IsaKernels* choose() {
+  const char* cap = std::getenv("TINYLLAVA_ISA");
+  auto allowed = [&](const char* name) {
+    if (!cap || !*cap) return true;
+    const char* order[] = {"generic", "avx2", "avx512"};
+    int want = -1, have = -1;
+    for (int i = 0; i < 3; ++i) {
+      if (!std::strcmp(cap, order[i])) want = i;
+      if (!std::strcmp(name, order[i])) have = i;
+    }
+    return want < 0 || have <= want;
+  };
+  __builtin_cpu_init();
+  if (allowed("avx512") && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
+    if (const IsaKernels* k = isa_avx512()) return k;
+  if (allowed("avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+      __builtin_cpu_supports("f16c"))
+    if (const IsaKernels* k = isa_avx2()) return k;
+  return isa_generic();
+}
+
+}  // namespace
+
+const IsaKernels& isa() {
+  static const IsaKernels* k = choose();
+  return *k;
+}
+
+}  // namespace tl::cpu

@@ -1,0 +1,34 @@
+// kernels/cpu/isa.h — the hot loops, compiled once per instruction set and chosen at run time.
+//
+// isa_kernels.inc is compiled three times (isa_avx512.cpp, isa_avx2.cpp, isa_generic.cpp) with
+// different -m flags; isa() returns the best table this CPU supports (AVX-512 -> AVX2+FMA+F16C ->
+// generic x86-64), so the binary runs on any x86-64 CPU. TINYLLAVA_ISA=generic|avx2|avx512 in the
+// environment caps the choice (for testing every path on one machine).
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace tl::cpu {
+
+struct IsaKernels {
+  const char* name;
+  // y[t, n] = bias[n] + Σ_k x[t, k]·w[n, k] for t < T and n in [n_begin, n_end); w is [N, K] of dtype
+  // `wt`, rows contiguous; bias may be null (then 0); y rows have stride N.
+  void (*gemm)(const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
+               int64_t N, int64_t n_begin, int64_t n_end);
+  // Σ a[i]·b[i]
+  float (*dot)(const float* a, const float* b, int64_t n);
+  // y[i] += a·x[i]
+  void (*axpy)(float a, const float* x, float* y, int64_t n);
+  // dst[i] = float(src[i])
+  void (*to_f32)(const void* src, DType st, float* dst, int64_t n);
+};
+
+const IsaKernels& isa();
+const IsaKernels* isa_generic();
+const IsaKernels* isa_avx2();    // nullptr when not compiled in
+const IsaKernels* isa_avx512();  // nullptr when not compiled in
+
+}  // namespace tl::cpu

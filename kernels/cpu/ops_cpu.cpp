@@ -1,0 +1,247 @@
+// kernels/cpu/ops_cpu.cpp — the CPU implementation of kernels/ops.h: threaded over rows, columns or
+// heads with parallel_for, hot loops from the runtime-selected ISA table (isa.h). The reference kernels
+// (kernels/ref) replace every op after use_reference_kernels(true).
+//
+// Numerics: F32 throughout; GEMM and dot products accumulate in F32 (with FMA where the CPU has it),
+// row statistics (norm means and variances, softmax sums) in F64.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <vector>
+
+#include "kernels/check.h"
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/threads.h"
+#include "kernels/ref/ref.h"
+
+namespace tl::ops {
+
+namespace {
+
+std::atomic<bool> g_reference{false};
+
+// A small weight vector (norm scale, bias) as F32.
+std::vector<float> vec_f32(const Tensor& t) {
+  std::vector<float> v(static_cast<size_t>(t.numel()));
+  cpu::isa().to_f32(t.data, t.dtype, v.data(), t.numel());
+  return v;
+}
+
+// Elementwise f over x, split across threads in cache-friendly chunks.
+template <typename F>
+void map_inplace(Tensor& x, F f) {
+  float* p = x.ptr<float>();
+  cpu::parallel_for(x.numel(), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) p[i] = f(p[i]);
+  }, 4096);
+}
+
+}  // namespace
+
+void use_reference_kernels(bool on) { g_reference = on; }
+bool using_reference_kernels() { return g_reference; }
+void set_num_threads(int n) { cpu::set_num_threads(n); }
+int num_threads() { return cpu::num_threads(); }
+
+void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
+  if (g_reference) return ref::matmul(x, w, bias, y);
+  check_matmul(x, w, bias, y);
+  const int64_t T = x.shape[0], K = x.shape[1], N = w.shape[0];
+  std::vector<float> b;
+  if (bias) b = vec_f32(*bias);
+  // Split the output columns across threads in whole 64-column blocks (the widest panel).
+  const int64_t blocks = (N + 63) / 64;
+  cpu::parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+    cpu::isa().gemm(x.ptr<float>(), T, K, w.data, w.dtype, bias ? b.data() : nullptr, y.ptr<float>(), N, b0 * 64,
+                    std::min(N, b1 * 64));
+  });
+}
+
+void layernorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y) {
+  if (g_reference) return ref::layernorm(x, w, b, eps, y);
+  check_rowwise("layernorm", x, y, &w, &b);
+  const int64_t D = x.shape[x.ndim - 1];
+  const std::vector<float> wv = vec_f32(w), bv = vec_f32(b);
+  cpu::parallel_for(x.numel() / D, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = x.ptr<float>() + r * D;
+      float* yr = y.ptr<float>() + r * D;
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < D; ++i) mean += xr[i];
+      mean /= D;
+      for (int64_t i = 0; i < D; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+      const float m = static_cast<float>(mean);
+      const float rstd = 1.0f / std::sqrt(static_cast<float>(var / D) + eps);
+      for (int64_t i = 0; i < D; ++i) yr[i] = (xr[i] - m) * rstd * wv[i] + bv[i];
+    }
+  });
+}
+
+void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
+  if (g_reference) return ref::rmsnorm(x, w, eps, y);
+  check_rowwise("rmsnorm", x, y, &w, nullptr);
+  const int64_t D = x.shape[x.ndim - 1];
+  const std::vector<float> wv = vec_f32(w);
+  cpu::parallel_for(x.numel() / D, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = x.ptr<float>() + r * D;
+      float* yr = y.ptr<float>() + r * D;
+      double ss = 0;
+      for (int64_t i = 0; i < D; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+      const float rs = 1.0f / std::sqrt(static_cast<float>(ss / D) + eps);
+      for (int64_t i = 0; i < D; ++i) {
+        float normed = xr[i] * rs;
+        yr[i] = normed * wv[i];
+      }
+    }
+  }, 8);
+}
+
+void gelu_tanh(Tensor& x) {
+  if (g_reference) return ref::gelu_tanh(x);
+  check_f32("gelu_tanh", x);
+  map_inplace(x, [](float v) { return 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v))); });
+}
+
+void gelu_erf(Tensor& x) {
+  if (g_reference) return ref::gelu_erf(x);
+  check_f32("gelu_erf", x);
+  map_inplace(x, [](float v) { return v * 0.5f * (1.0f + std::erf(v * 0.70710678118654752f)); });
+}
+
+void silu(Tensor& x) {
+  if (g_reference) return ref::silu(x);
+  check_f32("silu", x);
+  map_inplace(x, [](float v) { return v / (1.0f + std::exp(-v)); });
+}
+
+void silu_mul(const Tensor& gate_up, Tensor& out) {
+  if (g_reference) return ref::silu_mul(gate_up, out);
+  check_silu_mul(gate_up, out);
+  const int64_t F = out.shape[1];
+  cpu::parallel_for(out.shape[0], [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* g = gate_up.ptr<float>() + t * 2 * F;
+      float* o = out.ptr<float>() + t * F;
+      for (int64_t i = 0; i < F; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * g[F + i];
+    }
+  });
+}
+
+void add(Tensor& y, const Tensor& x) {
+  if (g_reference) return ref::add(y, x);
+  check_same("add", y, x);
+  float* py = y.ptr<float>();
+  const float* px = x.ptr<float>();
+  cpu::parallel_for(y.numel(), [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) py[i] += px[i];
+  }, 16384);
+}
+
+void rope(Tensor& x, int64_t pos0, const RopeTable& table) {
+  if (g_reference) return ref::rope(x, pos0, table);
+  check_rope(x, pos0, table);
+  const int64_t H = x.shape[1], Dh = x.shape[2], half = Dh / 2;
+  cpu::parallel_for(x.shape[0], [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* c = table.cos.data() + (pos0 + t) * half;
+      const float* s = table.sin.data() + (pos0 + t) * half;
+      for (int64_t h = 0; h < H; ++h) {
+        float* v = x.ptr<float>() + (t * H + h) * Dh;
+        for (int64_t j = 0; j < half; ++j) {
+          float a = v[j], b = v[j + half];
+          float lo = a * c[j], lo_r = -b * s[j], hi = b * c[j], hi_r = a * s[j];  // no fused multiply-add
+          v[j] = lo + lo_r;
+          v[j + half] = hi + hi_r;
+        }
+      }
+    }
+  });
+}
+
+void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale, int64_t causal_offset) {
+  if (g_reference) return ref::attention(q, k, v, out, scale, causal_offset);
+  check_attention(q, k, v, out);
+  const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
+  const int64_t group = H / Hkv;
+  const cpu::IsaKernels& isa = cpu::isa();
+  // One (head, query) row at a time: scores for its visible keys, softmax, weighted sum of values.
+  // Memory is O(S) per thread; no T×S matrix is formed.
+  cpu::parallel_for(H * T, [&](int64_t r0, int64_t r1) {
+    std::vector<float> p(static_cast<size_t>(S));
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t h = r / T, t = r % T, g = h / group;
+      const float* qt = q.ptr<float>() + (t * H + h) * Dh;
+      const int64_t n = causal_offset < 0 ? S : std::min(S, t + causal_offset + 1);
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < n; ++j) {
+        p[j] = isa.dot(qt, k.ptr<float>() + (j * Hkv + g) * Dh, Dh) * scale;
+        mx = std::max(mx, p[j]);
+      }
+      double sum = 0;
+      for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - mx));
+      float* ot = out.ptr<float>() + (t * H + h) * Dh;
+      std::fill(ot, ot + Dh, 0.0f);
+      for (int64_t j = 0; j < n; ++j) isa.axpy(p[j], v.ptr<float>() + (j * Hkv + g) * Dh, ot, Dh);
+      const float inv = static_cast<float>(1.0 / sum);
+      for (int64_t d = 0; d < Dh; ++d) ot[d] *= inv;
+    }
+  });
+}
+
+void patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor& out) {
+  if (g_reference) return ref::patch_embed(pixels, w, b, out);
+  check_patch_embed(pixels, w, b, out);
+  // As a GEMM: gather each patch into a row of C·p·p values (the weight's [D, C, p, p] order), then
+  // out[P, D] = patches · w[D, C·p·p]ᵀ + b.
+  const int64_t C = pixels.shape[0], S = pixels.shape[1], D = w.shape[0], p = w.shape[2];
+  const int64_t grid = (S - p) / p + 1, P = grid * grid, K = C * p * p;
+  std::vector<float> patches(static_cast<size_t>(P * K));
+  cpu::parallel_for(P, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t py = i / grid, px = i % grid;
+      float* row = patches.data() + i * K;
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t ky = 0; ky < p; ++ky)
+          std::copy_n(pixels.ptr<float>() + (c * S + py * p + ky) * S + px * p, p, row + (c * p + ky) * p);
+    }
+  });
+  Tensor prow = Tensor::view(patches.data(), DType::F32, {P, K});
+  Tensor wmat = w.reshape({D, K});
+  Tensor bias = b.reshape({D});
+  matmul(prow, wmat, &bias, out);
+}
+
+void embed(const Tensor& table, const int* ids, int64_t n, Tensor& out) {
+  if (g_reference) return ref::embed(table, ids, n, out);
+  check_embed(table, ids, n, out);
+  const int64_t D = table.shape[1];
+  const size_t row_bytes = static_cast<size_t>(D) * dtype_size(table.dtype);
+  for (int64_t i = 0; i < n; ++i)
+    cpu::isa().to_f32(static_cast<const char*>(table.data) + ids[i] * row_bytes, table.dtype, out.ptr<float>() + i * D, D);
+}
+
+RopeTable RopeTable::make(int head_dim, double base, int64_t positions) {
+  RopeTable t;
+  t.head_dim = head_dim;
+  t.positions = positions;
+  const int half = head_dim / 2;
+  // OpenELMRotaryEmbedding: inv_freq = 1 / base ** (arange(0, Dh, 2).float() / Dh), all in fp32;
+  // angle = fp32(position) * inv_freq.
+  std::vector<float> inv_freq(half);
+  for (int j = 0; j < half; ++j) {
+    float e = static_cast<float>(2 * j) / static_cast<float>(head_dim);
+    inv_freq[j] = 1.0f / std::pow(static_cast<float>(base), e);
+  }
+  t.cos.resize(static_cast<size_t>(positions * half));
+  t.sin.resize(static_cast<size_t>(positions * half));
+  for (int64_t p = 0; p < positions; ++p)
+    for (int j = 0; j < half; ++j) {
+      float angle = static_cast<float>(p) * inv_freq[j];
+      t.cos[p * half + j] = std::cos(angle);
+      t.sin[p * half + j] = std::sin(angle);
+    }
+  return t;
+}
+
+}  // namespace tl::ops

@@ -1,0 +1,120 @@
+// model/openelm.cpp — OpenELM forward pass (contract in openelm.h).
+#include "model/openelm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "tensor/error.h"
+
+namespace tl {
+
+namespace {
+
+constexpr float kNormEps = 1e-6f;  // OpenELMRMSNorm default, used by every norm of the model
+
+}  // namespace
+
+KvCache::KvCache(const TextConfig& c, int64_t cap) : capacity(cap) {
+  for (const TextLayerConfig& l : c.layers) {
+    k.push_back(OwnedTensor::empty(DType::F32, {cap, l.num_kv_heads, c.head_dim}));
+    v.push_back(OwnedTensor::empty(DType::F32, {cap, l.num_kv_heads, c.head_dim}));
+  }
+}
+
+size_t KvCache::bytes() const {
+  size_t n = 0;
+  for (const OwnedTensor& t : k) n += t.tensor.nbytes();
+  return 2 * n;
+}
+
+OpenElm::OpenElm(const OpenElmWeights& weights, const TextConfig& config)
+    : w_(weights), c_(config),
+      rope_(ops::RopeTable::make(config.head_dim, config.rope_freq_constant,
+                                 std::max<int64_t>(config.rope_max_length, config.max_context_length))) {}
+
+void OpenElm::embed(const int* ids, int64_t n, Tensor& out) const { ops::embed(w_.token_embeddings, ids, n, out); }
+
+void OpenElm::forward(const Tensor& x, KvCache& cache, Tensor& logits, bool all_positions) {
+  const int64_t T = x.shape[0], D = c_.model_dim, Dh = c_.head_dim, V = c_.vocab_size;
+  const int64_t pos0 = cache.length, S = pos0 + T;
+  TL_CHECK(x.has_shape({T, D}) && T > 0);
+  if (S > cache.capacity) fail_internal("KV cache full: %lld + %lld positions, capacity %lld",
+                                        static_cast<long long>(pos0), static_cast<long long>(T),
+                                        static_cast<long long>(cache.capacity));
+  const int64_t out_rows = all_positions ? T : 1;
+  TL_CHECK(logits.dtype == DType::F32 && logits.numel() == out_rows * V);
+
+  int64_t max_qkv = 0, max_q = 0, max_ffn = 0;
+  for (size_t l = 0; l < c_.layers.size(); ++l) {
+    max_qkv = std::max<int64_t>(max_qkv, c_.qkv_rows(static_cast<int>(l)));
+    max_q = std::max<int64_t>(max_q, c_.layers[l].num_query_heads * Dh);
+    max_ffn = std::max<int64_t>(max_ffn, c_.layers[l].ffn_dim);
+  }
+  const int64_t proj1_cols = c_.ffn_with_glu ? 2 * max_ffn : max_ffn;
+  const size_t need = static_cast<size_t>(T * (2 * D + max_qkv + 2 * max_q + proj1_cols + max_ffn)) * sizeof(float) +
+                      16 * kAlignment;
+  if (arena_.capacity() < need) arena_ = Arena(need);
+  arena_.reset();
+  Tensor h = arena_.alloc(DType::F32, {T, D});  // (T, D) residual stream
+  Tensor a = arena_.alloc(DType::F32, {T, D});  // (T, D) normed input / block output
+  std::memcpy(h.data, x.data, h.nbytes());
+
+  for (size_t l = 0; l < c_.layers.size(); ++l) {
+    const OpenElmLayerWeights& L = w_.layers[l];
+    const int64_t Hq = c_.layers[l].num_query_heads, Hkv = c_.layers[l].num_kv_heads;
+    const size_t mark = arena_.mark();
+    Tensor qkv = arena_.alloc(DType::F32, {T, (Hq + 2 * Hkv) * Dh});  // (T, (H + 2·Hkv)·Dh)
+    Tensor q = arena_.alloc(DType::F32, {T, Hq, Dh});                // (T, H, Dh)
+    Tensor att = arena_.alloc(DType::F32, {T, Hq, Dh});              // (T, H, Dh)
+
+    // Attention block: fused QKV projection, split into heads; K and V go straight into the cache.
+    ops::rmsnorm(h, L.attn_norm, kNormEps, a);
+    ops::matmul(a, L.qkv, nullptr, qkv);
+    Tensor k_new = cache.k[l].tensor.rows(pos0, S);  // (T, Hkv, Dh)
+    Tensor v_new = cache.v[l].tensor.rows(pos0, S);
+    for (int64_t t = 0; t < T; ++t) {
+      const float* row = qkv.ptr<float>() + t * (Hq + 2 * Hkv) * Dh;
+      std::memcpy(q.ptr<float>() + t * Hq * Dh, row, Hq * Dh * sizeof(float));
+      std::memcpy(k_new.ptr<float>() + t * Hkv * Dh, row + Hq * Dh, Hkv * Dh * sizeof(float));
+      std::memcpy(v_new.ptr<float>() + t * Hkv * Dh, row + (Hq + Hkv) * Dh, Hkv * Dh * sizeof(float));
+    }
+    if (c_.normalize_qk_projections) {
+      Tensor q_rows = q.reshape({T * Hq, Dh}), k_rows = k_new.reshape({T * Hkv, Dh});
+      ops::rmsnorm(q_rows, L.q_norm, kNormEps, q_rows);
+      ops::rmsnorm(k_rows, L.k_norm, kNormEps, k_rows);
+    }
+    ops::rope(q, pos0, rope_);
+    ops::rope(k_new, pos0, rope_);
+    Tensor k_all = cache.k[l].tensor.rows(0, S), v_all = cache.v[l].tensor.rows(0, S);
+    ops::attention(q, k_all, v_all, att, 1.0f / std::sqrt(static_cast<float>(Dh)), pos0);
+    ops::matmul(att.reshape({T, Hq * Dh}), L.out_proj, nullptr, a);
+    ops::add(h, a);
+
+    // Feed-forward block.
+    const int64_t F = c_.layers[l].ffn_dim;
+    Tensor y = arena_.alloc(DType::F32, {T, c_.ffn_with_glu ? 2 * F : F});  // (T, 2F) gate | up
+    ops::rmsnorm(h, L.ffn_norm, kNormEps, a);
+    ops::matmul(a, L.proj_1, nullptr, y);
+    Tensor z = y;
+    if (c_.ffn_with_glu) {
+      z = arena_.alloc(DType::F32, {T, F});  // (T, F)
+      ops::silu_mul(y, z);
+    } else {
+      ops::silu(y);
+    }
+    ops::matmul(z, L.proj_2, nullptr, a);
+    ops::add(h, a);
+    arena_.release(mark);
+  }
+  cache.length = S;
+
+  // Final norm and output head, on the rows whose logits are wanted.
+  Tensor last = h.rows(T - out_rows, T);
+  Tensor normed = a.rows(0, out_rows);
+  ops::rmsnorm(last, w_.norm, kNormEps, normed);
+  Tensor out = logits.reshape({out_rows, V});
+  ops::matmul(normed, w_.lm_head, nullptr, out);
+}
+
+}  // namespace tl

@@ -1,0 +1,50 @@
+// model/openelm.h — the OpenELM decoder (Apple's modeling_openelm.py) with a KV cache.
+//
+// Per layer l (pre-norm residual), for T new tokens at positions p0 .. p0+T-1:
+//   x = RMSNorm(h; attn_norm)
+//   q | k | v = x · qkv_projᵀ, split into H_l query, Hkv_l key and Hkv_l value heads of Dh
+//   q, k = per-head RMSNorm (q_norm, k_norm), then rotate-half RoPE at their positions
+//   k, v appended to the cache; attention over all cached keys, causal, query head h -> KV head h/(H/Hkv)
+//   h += concat_heads(attn) · out_projᵀ
+//   y = RMSNorm(h; ffn_norm) · proj_1ᵀ;  h += (silu(y[:, :F]) ⊙ y[:, F:]) · proj_2ᵀ   (GLU; else silu(y))
+// then logits = RMSNorm(h; norm) · lm_headᵀ (lm_head = token_embeddings when tied).
+// Prefill (T = prompt length) and decode (T = 1) run through the same forward().
+#pragma once
+
+#include <vector>
+
+#include "kernels/ops.h"
+#include "model/config.h"
+#include "model/weights.h"
+#include "tensor/buffer.h"
+
+namespace tl {
+
+struct KvCache {
+  int64_t capacity = 0;  // positions it can hold
+  int64_t length = 0;    // positions filled
+  std::vector<OwnedTensor> k, v;  // per layer: (capacity, Hkv_l, Dh), keys already normalized and rotated
+
+  KvCache(const TextConfig& config, int64_t capacity);
+  size_t bytes() const;
+};
+
+class OpenElm {
+ public:
+  OpenElm(const OpenElmWeights& weights, const TextConfig& config);
+
+  // out[n, D] = token embeddings of ids (each must be in [0, V)).
+  void embed(const int* ids, int64_t n, Tensor& out) const;
+
+  // Runs x [T, D] at positions cache.length .. cache.length + T - 1, appends to the cache, and writes
+  // logits: [V] of the last position, or [T, V] when all_positions.
+  void forward(const Tensor& x, KvCache& cache, Tensor& logits, bool all_positions = false);
+
+ private:
+  const OpenElmWeights& w_;
+  const TextConfig& c_;
+  ops::RopeTable rope_;
+  Arena arena_;  // activations, grown to the largest T seen; decode steps allocate nothing
+};
+
+}  // namespace tl
