@@ -58,7 +58,7 @@ std::string fetch_url(const std::string& url) {
   ::close(fd);
   pid_t pid = ::fork();
   if (pid == 0) {
-    ::execlp("curl", "curl", "-fsSL", "--max-time", "120", "--max-filesize", "268435456", "-o", tmpl, url.c_str(),
+    ::execlp("curl", "curl", "-fsL", "--max-time", "120", "--max-filesize", "268435456", "-o", tmpl, url.c_str(),
              static_cast<char*>(nullptr));
     ::_exit(127);
   }

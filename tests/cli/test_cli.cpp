@@ -139,3 +139,59 @@ TEST(Cli, TokenizeReadmeExampleWithLlamaTokenizer) {
             "1248 568 6089 304 278 1404 29915 29879 5155 29889 3148 1001 29901 29871 -200 29871 13 5618 526 1438 29973 "
             "319 1799 9047 13566 29901\n");
 }
+
+namespace {
+const std::string kTiny = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fixtures/models/tiny";
+}  // namespace
+
+TEST(Cli, RunStreamsAnAnswerAndReportsTimings) {
+  ScratchDir dir;
+  RunResult r = run_tinyllava("run -m '" + kTiny + "' -i '" + kTiny + "/image.png' -p 'What are these?' -n 8 -t 2", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  EXPECT_EQ(r.out.back(), '\n');
+  for (const char* field : {"load", "preprocess", "vision", "prefill", "tok/s", "decode", "peak RSS"})
+    EXPECT_NE(r.err.find(field), std::string::npos) << field << " missing from: " << r.err;
+  // Text-only and sampling options.
+  RunResult t = run_tinyllava("run -m '" + kTiny + "' -p 'Hello' -n 4 --temp 0.7 --top-k 5 --top-p 0.9 --seed 3", dir.path());
+  EXPECT_EQ(t.exit_code, 0) << t.err;
+  RunResult t2 = run_tinyllava("run -m '" + kTiny + "' -p 'Hello' -n 4 --temp 0.7 --top-k 5 --top-p 0.9 --seed 3", dir.path());
+  EXPECT_EQ(t.out, t2.out);  // same seed, same answer
+}
+
+TEST(Cli, DumpWritesEveryStageAndAcceptsPixels) {
+  ScratchDir dir;
+  RunResult r = run_tinyllava("dump -m '" + kTiny + "' -i '" + kTiny + "/image.png' -p 'What are these?' -o '" +
+                                  dir.path() + "/out'", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* f : {"pixel_values", "vision_features", "connector", "input_ids", "logits", "tokens"})
+    EXPECT_TRUE(tl::test::slurp(dir.path() + "/out/" + f + ".npy").size() > 64) << f;
+  // --pixels with the reference's pixel values gives the reference's tokens.
+  RunResult p = run_tinyllava("dump -m '" + kTiny + "' --pixels '" + kTiny + "/expected/pixel_values.npy' -p 'What are these?' -o '" +
+                                  dir.path() + "/px'", dir.path());
+  ASSERT_EQ(p.exit_code, 0) << p.err;
+  EXPECT_EQ(tl::test::slurp(dir.path() + "/px/tokens.npy"), tl::test::slurp(kTiny + "/expected/tokens.npy"));
+  EXPECT_EQ(tl::test::slurp(dir.path() + "/px/input_ids.npy").substr(128),
+            tl::test::slurp(kTiny + "/expected/input_ids.npy").substr(128));
+}
+
+TEST(Cli, RunRefusesBadInputs) {
+  ScratchDir dir;
+  const std::string run = "run -m '" + kTiny + "' ";
+  expect_bad_input(run_tinyllava(run + "-i '" + dir.path() + "/none.png' -p x", dir.path()), "none.png: cannot open");
+  write_file(dir / "junk.jpg", "not a jpeg at all");
+  expect_bad_input(run_tinyllava(run + "-i '" + dir.path() + "/junk.jpg' -p x", dir.path()), "junk.jpg: cannot decode image");
+  expect_bad_input(run_tinyllava(run + "-p x -n 5000", dir.path()), "exceed the 2048-token context");
+  expect_bad_input(run_tinyllava(run + "--pixels '" + kTiny + "/expected/logits.npy' -p x", dir.path()),
+                   "logits.npy: shape [600] (expected [3, 64, 64] or [1, 3, 64, 64])");
+  const char npy[] = "\x93NUMPY\x01\x00\x10\x00{'descr': '<f4'}";
+  write_file(dir / "bad.npy", std::string(npy, sizeof npy - 1));
+  expect_bad_input(run_tinyllava(run + "--pixels '" + dir.path() + "/bad.npy' -p x", dir.path()), "invalid .npy header");
+  expect_bad_input(run_tinyllava(run + "-i '" + kTiny + "/image.png' --pixels '" + kTiny + "/expected/pixel_values.npy' -p x",
+                                 dir.path()), "give either -i or --pixels");
+  expect_bad_input(run_tinyllava(run + "-p '<image> hi' --raw", dir.path()), "contains <image> but no image was given");
+  expect_bad_input(run_tinyllava(run + "-p x --top-p 0", dir.path()), "--top-p");
+  expect_bad_input(run_tinyllava("run -m '" + dir.path() + "' -p x", dir.path()), "no model.safetensors");
+  // A URL that cannot be fetched (nothing listens on port 9 here): a clear error, not a hang.
+  expect_bad_input(run_tinyllava(run + "-i http://127.0.0.1:9/x.png -p x", dir.path()), "http://127.0.0.1:9/x.png: download failed");
+}

@@ -1,0 +1,215 @@
+// tests/kernels/test_ops.cpp — every CPU kernel against its kernels/ref twin on random data: odd sizes
+// and tails, the real model's shapes, F32/F16/BF16 weights, and every compiled ISA table
+// (generic, AVX2, AVX-512) for the SIMD loops. Tolerances are relative to the output's magnitude:
+// F32 math with a different summation order (reference: F64) agrees to ~1e-6.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/isa.h"
+#include "kernels/ops.h"
+#include "kernels/ref/ref.h"
+#include "tensor/buffer.h"
+#include "tensor/error.h"
+
+using namespace tl;
+
+namespace {
+
+std::mt19937 g_rng(1234);
+
+OwnedTensor random_f32(const std::vector<int64_t>& shape, float scale = 1.0f) {
+  OwnedTensor t = OwnedTensor::empty(DType::F32, shape);
+  std::normal_distribution<float> nd(0.0f, scale);
+  for (int64_t i = 0; i < t.tensor.numel(); ++i) t.tensor.ptr<float>()[i] = nd(g_rng);
+  return t;
+}
+
+// Random weights stored as `dt` (values rounded to it).
+OwnedTensor random_weight(DType dt, const std::vector<int64_t>& shape, float scale) {
+  OwnedTensor f = random_f32(shape, scale);
+  OwnedTensor w = OwnedTensor::empty(dt, shape);
+  convert_from_f32(f.tensor.ptr<float>(), w.tensor.data, dt, static_cast<size_t>(f.tensor.numel()));
+  return w;
+}
+
+double max_rel(const Tensor& got, const Tensor& want) {
+  double m = 0, d = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    m = std::max(m, std::fabs(static_cast<double>(want.ptr<float>()[i])));
+    d = std::max(d, std::fabs(static_cast<double>(got.ptr<float>()[i]) - want.ptr<float>()[i]));
+  }
+  return d / std::max(m, 1e-30);
+}
+
+std::vector<const cpu::IsaKernels*> isa_tables() {
+  std::vector<const cpu::IsaKernels*> v = {cpu::isa_generic()};
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v.push_back(cpu::isa_avx2());
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+    v.push_back(cpu::isa_avx512());
+  return v;
+}
+
+struct MatmulShape {
+  int64_t T, K, N;
+};
+
+}  // namespace
+
+TEST(Kernels, IsaGemmMatchesReferenceAllTablesDtypesAndTails) {
+  const std::vector<MatmulShape> shapes = {{1, 1, 1},    {1, 37, 5},   {2, 64, 130}, {3, 300, 70}, {4, 17, 65},
+                                           {5, 257, 33}, {7, 512, 64}, {13, 99, 129}, {29, 600, 200}};
+  for (const cpu::IsaKernels* isa : isa_tables()) {
+    for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+      for (const MatmulShape& s : shapes) {
+        OwnedTensor x = random_f32({s.T, s.K}), w = random_weight(dt, {s.N, s.K}, 0.1f);
+        OwnedTensor b = random_f32({s.N});
+        OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.N}), got = OwnedTensor::empty(DType::F32, {s.T, s.N});
+        ref::matmul(x.tensor, w.tensor, &b.tensor, want.tensor);
+        isa->gemm(x.tensor.ptr<float>(), s.T, s.K, w.tensor.data, dt, b.tensor.ptr<float>(), got.tensor.ptr<float>(),
+                  s.N, 0, s.N);
+        EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6)
+            << isa->name << " " << dtype_name(dt) << " T=" << s.T << " K=" << s.K << " N=" << s.N;
+        // A column sub-range writes only its columns.
+        std::vector<float> before(got.tensor.ptr<float>(), got.tensor.ptr<float>() + s.T * s.N);
+        if (s.N > 3) {
+          isa->gemm(x.tensor.ptr<float>(), s.T, s.K, w.tensor.data, dt, nullptr, got.tensor.ptr<float>(), s.N, 1, s.N - 1);
+          for (int64_t t = 0; t < s.T; ++t) {
+            EXPECT_EQ(got.tensor.ptr<float>()[t * s.N], before[t * s.N]);
+            EXPECT_EQ(got.tensor.ptr<float>()[t * s.N + s.N - 1], before[t * s.N + s.N - 1]);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Kernels, IsaDotAxpyConvert) {
+  for (const cpu::IsaKernels* isa : isa_tables()) {
+    for (int64_t n : {1, 7, 16, 33, 64, 72, 129, 1000}) {
+      OwnedTensor a = random_f32({n}), b = random_f32({n});
+      double want = 0;
+      for (int64_t i = 0; i < n; ++i) want += static_cast<double>(a.tensor.ptr<float>()[i]) * b.tensor.ptr<float>()[i];
+      EXPECT_NEAR(isa->dot(a.tensor.ptr<float>(), b.tensor.ptr<float>(), n), want, 1e-5 * std::sqrt(n)) << isa->name;
+      std::vector<float> y(b.tensor.ptr<float>(), b.tensor.ptr<float>() + n);
+      isa->axpy(0.5f, a.tensor.ptr<float>(), y.data(), n);
+      for (int64_t i = 0; i < n; ++i)
+        EXPECT_NEAR(y[i], b.tensor.ptr<float>()[i] + 0.5f * a.tensor.ptr<float>()[i], 1e-6) << isa->name;
+      for (DType dt : {DType::F16, DType::BF16, DType::F32}) {
+        OwnedTensor w = random_weight(dt, {n}, 3.0f);
+        std::vector<float> got(n), want_f(n);
+        isa->to_f32(w.tensor.data, dt, got.data(), n);
+        convert_to_f32(w.tensor.data, dt, want_f.data(), static_cast<size_t>(n));
+        EXPECT_EQ(got, want_f) << isa->name << " " << dtype_name(dt);  // conversions are exact
+      }
+    }
+  }
+}
+
+TEST(Kernels, OpsMatchReferenceAtModelShapes) {
+  // SigLIP-like and OpenELM-like shapes, reduced in T to keep the reference quick.
+  const std::vector<MatmulShape> shapes = {{51, 1152, 1152}, {51, 1152, 4304}, {3, 1536, 1152}, {1, 1536, 6144}};
+  for (const MatmulShape& s : shapes) {
+    OwnedTensor x = random_f32({s.T, s.K}), w = random_weight(DType::F16, {s.N, s.K}, 0.03f);
+    OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.N}), got = OwnedTensor::empty(DType::F32, {s.T, s.N});
+    ref::matmul(x.tensor, w.tensor, nullptr, want.tensor);
+    ops::matmul(x.tensor, w.tensor, nullptr, got.tensor);
+    EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6) << "T=" << s.T << " K=" << s.K << " N=" << s.N;
+  }
+}
+
+TEST(Kernels, NormsAndActivations) {
+  for (int64_t D : {1, 5, 64, 72, 1152, 1537}) {
+    OwnedTensor x = random_f32({7, D}, 3.0f), w = random_weight(DType::BF16, {D}, 1.0f), b = random_weight(DType::F16, {D}, 1.0f);
+    OwnedTensor want = OwnedTensor::empty(DType::F32, {7, D}), got = OwnedTensor::empty(DType::F32, {7, D});
+    ref::layernorm(x.tensor, w.tensor, b.tensor, 1e-6f, want.tensor);
+    ops::layernorm(x.tensor, w.tensor, b.tensor, 1e-6f, got.tensor);
+    EXPECT_LE(max_rel(got.tensor, want.tensor), 1e-6) << "layernorm D=" << D;
+    ref::rmsnorm(x.tensor, w.tensor, 1e-6f, want.tensor);
+    ops::rmsnorm(x.tensor, w.tensor, 1e-6f, got.tensor);
+    EXPECT_LE(max_rel(got.tensor, want.tensor), 1e-6) << "rmsnorm D=" << D;
+    ops::rmsnorm(x.tensor, w.tensor, 1e-6f, x.tensor);  // in place
+    EXPECT_LE(max_rel(x.tensor, want.tensor), 1e-6);
+  }
+  OwnedTensor a = random_f32({3, 1001}, 4.0f);
+  using Fn = void (*)(Tensor&);
+  const Fn refs[] = {ref::gelu_tanh, ref::gelu_erf, ref::silu}, cpus[] = {ops::gelu_tanh, ops::gelu_erf, ops::silu};
+  for (int i = 0; i < 3; ++i) {
+    OwnedTensor r = random_f32({3, 1001}), c = random_f32({3, 1001});
+    std::copy_n(a.tensor.ptr<float>(), a.tensor.numel(), r.tensor.ptr<float>());
+    std::copy_n(a.tensor.ptr<float>(), a.tensor.numel(), c.tensor.ptr<float>());
+    refs[i](r.tensor);
+    cpus[i](c.tensor);
+    EXPECT_LE(max_rel(c.tensor, r.tensor), 1e-7) << "activation " << i;
+  }
+  OwnedTensor gu = random_f32({5, 2 * 333}), want = OwnedTensor::empty(DType::F32, {5, 333}), got = OwnedTensor::empty(DType::F32, {5, 333});
+  ref::silu_mul(gu.tensor, want.tensor);
+  ops::silu_mul(gu.tensor, got.tensor);
+  EXPECT_LE(max_rel(got.tensor, want.tensor), 1e-7);
+}
+
+TEST(Kernels, RopeMatchesReferenceAndRotates) {
+  ops::RopeTable table = ops::RopeTable::make(64, 10000.0, 4096);
+  OwnedTensor x = random_f32({9, 5, 64}), y = random_f32({9, 5, 64});
+  std::copy_n(x.tensor.ptr<float>(), x.tensor.numel(), y.tensor.ptr<float>());
+  ref::rope(x.tensor, 2040, table);
+  ops::rope(y.tensor, 2040, table);
+  EXPECT_EQ(max_rel(y.tensor, x.tensor), 0.0);  // same formula, no FMA: bit-identical
+  // Position 0 is the identity; a rotation keeps each pair's norm.
+  OwnedTensor z = random_f32({1, 1, 64});
+  std::vector<float> before(z.tensor.ptr<float>(), z.tensor.ptr<float>() + 64);
+  ops::rope(z.tensor, 0, table);
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(z.tensor.ptr<float>()[i], before[i]);
+  EXPECT_FLOAT_EQ(table.cos[0], 1.0f);
+  EXPECT_NEAR(table.sin[1 * 32 + 0], std::sin(1.0), 1e-7);  // inv_freq[0] = 1
+}
+
+TEST(Kernels, AttentionCausalGqaAndNonCausal) {
+  struct Shape {
+    int64_t T, S, H, Hkv, Dh, offset;
+  };
+  const std::vector<Shape> shapes = {{1, 1, 1, 1, 8, 0},     {5, 5, 4, 1, 16, 0},   {3, 10, 6, 2, 64, 7},
+                                     {1, 33, 12, 3, 64, 32}, {17, 17, 16, 16, 72, ops::kNonCausal},
+                                     {7, 12, 8, 4, 24, ops::kNonCausal}};
+  for (const Shape& s : shapes) {
+    OwnedTensor q = random_f32({s.T, s.H, s.Dh}), k = random_f32({s.S, s.Hkv, s.Dh}), v = random_f32({s.S, s.Hkv, s.Dh});
+    OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh}), got = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+    const float scale = 1.0f / std::sqrt(static_cast<float>(s.Dh));
+    ref::attention(q.tensor, k.tensor, v.tensor, want.tensor, scale, s.offset);
+    ops::attention(q.tensor, k.tensor, v.tensor, got.tensor, scale, s.offset);
+    EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6) << "T=" << s.T << " S=" << s.S << " H=" << s.H;
+  }
+  // The first query of a causal prefill sees only key 0: its output is exactly v[0] of its KV head.
+  OwnedTensor q = random_f32({4, 4, 8}), k = random_f32({4, 2, 8}), v = random_f32({4, 2, 8}), o = random_f32({4, 4, 8});
+  ops::attention(q.tensor, k.tensor, v.tensor, o.tensor, 0.3f, 0);
+  for (int h = 0; h < 4; ++h)
+    for (int d = 0; d < 8; ++d) EXPECT_FLOAT_EQ(o.tensor.ptr<float>()[h * 8 + d], v.tensor.ptr<float>()[(h / 2) * 8 + d]);
+}
+
+TEST(Kernels, PatchEmbedAndEmbed) {
+  for (auto [C, S, D, p] : std::vector<std::array<int64_t, 4>>{{3, 28, 16, 14}, {3, 64, 24, 14}, {3, 60, 10, 12}, {1, 9, 4, 3}}) {
+    OwnedTensor px = random_f32({C, S, S}), w = random_weight(DType::F16, {D, C, p, p}, 0.1f), b = random_f32({D});
+    const int64_t grid = (S - p) / p + 1;
+    OwnedTensor want = OwnedTensor::empty(DType::F32, {grid * grid, D}), got = OwnedTensor::empty(DType::F32, {grid * grid, D});
+    ref::patch_embed(px.tensor, w.tensor, b.tensor, want.tensor);
+    ops::patch_embed(px.tensor, w.tensor, b.tensor, got.tensor);
+    EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6) << "S=" << S << " p=" << p;
+  }
+  OwnedTensor table = random_weight(DType::BF16, {50, 33}, 1.0f);
+  const int ids[] = {0, 49, 7, 7};
+  OwnedTensor want = OwnedTensor::empty(DType::F32, {4, 33}), got = OwnedTensor::empty(DType::F32, {4, 33});
+  ref::embed(table.tensor, ids, 4, want.tensor);
+  ops::embed(table.tensor, ids, 4, got.tensor);
+  EXPECT_EQ(max_rel(got.tensor, want.tensor), 0.0);
+}
+
+TEST(Kernels, PreconditionsAreCheckedNotAssumed) {
+  OwnedTensor x = random_f32({3, 8}), w = random_weight(DType::F16, {5, 9}, 1.0f), y = OwnedTensor::empty(DType::F32, {3, 5});
+  EXPECT_THROW(ops::matmul(x.tensor, w.tensor, nullptr, y.tensor), Error);
+  OwnedTensor q = random_f32({2, 3, 8}), k = random_f32({2, 2, 8});
+  EXPECT_THROW(ops::attention(q.tensor, k.tensor, k.tensor, q.tensor, 1.0f, 0), Error);  // 3 heads over 2 KV heads
+}

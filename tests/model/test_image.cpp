@@ -1,0 +1,141 @@
+// tests/model/test_image.cpp — image decoding and preprocessing against PIL (tests/fixtures/images/,
+// made by tools/make_image_fixtures.py): convert("RGB") for every documented mode and format, the
+// BICUBIC resize for up-, down- and mixed scaling, the rescale/normalize formula, pad-to-square; the
+// stb_image-vs-libjpeg JPEG difference measured (and bounded); bad images refused.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "model/image.h"
+#include "tensor/error.h"
+#include "test_util.h"
+
+using namespace tl;
+
+namespace {
+
+const std::string kImages = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fixtures/images/";
+
+struct Diff {
+  size_t exact = 0, total = 0;
+  int max = 0;
+  double mean = 0;
+};
+
+Diff compare(const ImageU8& got, const ImageU8& want) {
+  Diff d;
+  EXPECT_EQ(got.width, want.width);
+  EXPECT_EQ(got.height, want.height);
+  if (got.rgb.size() != want.rgb.size()) return d;
+  double sum = 0;
+  for (size_t i = 0; i < want.rgb.size(); ++i) {
+    int e = std::abs(static_cast<int>(got.rgb[i]) - want.rgb[i]);
+    d.exact += e == 0;
+    d.max = std::max(d.max, e);
+    sum += e;
+  }
+  d.total = want.rgb.size();
+  d.mean = sum / d.total;
+  return d;
+}
+
+const char* kSources[] = {"src_rgb.png", "src_l.png", "src_la.png", "src_rgba.png", "src_p.png", "src_ptrns.png",
+                          "src_l16.png", "src_rgb16.png", "src_rgb.bmp", "src_rgb.ppm", "src_p.gif"};
+
+}  // namespace
+
+TEST(Image, DecodeAndConvertRgbMatchPilExactly) {
+  for (const char* name : kSources) {
+    ImageU8 got = load_image(kImages + name);
+    ImageU8 want = load_image(kImages + name + ".rgb.png");
+    Diff d = compare(got, want);
+    EXPECT_EQ(d.exact, d.total) << name << ": max diff " << d.max;
+  }
+}
+
+TEST(Image, BicubicResizeMatchesPil) {
+  const int sizes[][2] = {{64, 64}, {24, 24}, {100, 31}};
+  for (const char* name : kSources) {
+    ImageU8 src = load_image(kImages + std::string(name) + ".rgb.png");
+    for (const auto& s : sizes) {
+      ImageU8 want = load_image(kImages + name + "." + std::to_string(s[0]) + "x" + std::to_string(s[1]) + ".png");
+      Diff d = compare(resize_bicubic(src, s[0], s[1]), want);
+      // The bound is >= 99 % exact and nothing off by more than one level; we are bit-exact.
+      EXPECT_EQ(d.exact, d.total) << name << " -> " << s[0] << "x" << s[1] << ": max diff " << d.max;
+      EXPECT_LE(d.max, 1);
+    }
+  }
+}
+
+TEST(Image, NormalizeIsFloat64RescaleThenFloat32) {
+  EXPECT_EQ(normalize_level(0), -1.0f);
+  EXPECT_EQ(normalize_level(255), 1.0f);
+  for (int v = 0; v < 256; ++v) {
+    float rescaled = static_cast<float>(v * 0.00392156862745098);
+    EXPECT_EQ(normalize_level(static_cast<uint8_t>(v)), (rescaled - 0.5f) / 0.5f);
+  }
+}
+
+TEST(Image, PadToSquareCentersLikeExpand2Square) {
+  ImageU8 wide;
+  wide.width = 4;
+  wide.height = 2;
+  wide.rgb.assign(4 * 2 * 3, 200);
+  ImageU8 sq = pad_to_square(wide);
+  ASSERT_EQ(sq.width, 4);
+  ASSERT_EQ(sq.height, 4);
+  EXPECT_EQ(sq.rgb[0], 127);                 // row 0 is padding
+  EXPECT_EQ(sq.rgb[(1 * 4 + 0) * 3], 200);   // rows 1..2 hold the image ((4 - 2) // 2 = 1)
+  EXPECT_EQ(sq.rgb[(3 * 4 + 3) * 3], 127);
+  ImageU8 tall;
+  tall.width = 1;
+  tall.height = 4;
+  tall.rgb.assign(4 * 3, 9);
+  ImageU8 t = pad_to_square(tall);
+  EXPECT_EQ(t.rgb[(0 * 4 + 1) * 3], 9);  // column (4 - 1) // 2 = 1
+  EXPECT_EQ(t.rgb[(0 * 4 + 0) * 3], 127);
+}
+
+TEST(Image, JpegDecodeVersusLibjpegIsMeasured) {
+  // stb_image and libjpeg (PIL) use different IDCT and chroma upsampling, so JPEG pixels differ a
+  // little. This measures it (printed for the README) and bounds it so a regression is noticed.
+  for (const char* name : {"photo_q90_420.jpg", "photo_q95_444.jpg"}) {
+    Diff d = compare(load_image(kImages + name), load_image(kImages + name + ".rgb.png"));
+    std::printf("[ JPEG     ] %s: %.1f %% of values equal to PIL's, mean |diff| %.3f, max %d levels\n", name,
+                100.0 * d.exact / d.total, d.mean, d.max);
+    EXPECT_LE(d.mean, 0.5) << name;
+    EXPECT_LE(d.max, 8) << name;
+  }
+}
+
+TEST(Image, BadImagesAreRefusedWithTheFileNamed) {
+  tl::test::ScratchDir dir;
+  auto refused = [&](const std::string& bytes, const std::string& fragment) {
+    tl::test::write_file(dir / "bad.img", bytes);
+    try {
+      load_image(dir / "bad.img");
+      ADD_FAILURE() << "accepted: " << fragment;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+      std::string msg = e.what();
+      EXPECT_NE(msg.find("bad.img"), std::string::npos) << msg;
+      EXPECT_NE(msg.find(fragment), std::string::npos) << msg;
+    }
+  };
+  refused("", "empty file");
+  refused("this is not an image", "cannot decode image");
+  std::string png = tl::test::slurp(kImages + "src_rgb.png");
+  refused(png.substr(0, 60), "cannot decode image");  // truncated
+  // A PNG header claiming 20000 x 20000: refused from the header, before decoding anything.
+  std::string huge = png;
+  const unsigned char dims[8] = {0, 0, 0x4e, 0x20, 0, 0, 0x4e, 0x20};
+  huge.replace(16, 8, reinterpret_cast<const char*>(dims), 8);
+  refused(huge, "cannot decode image");  // beyond stb_image's 16384-a-side limit
+  const unsigned char big[8] = {0, 0, 0x23, 0x28, 0, 0, 0x23, 0x28};  // 9000 x 9000 = 81 M pixels
+  huge.replace(16, 8, reinterpret_cast<const char*>(big), 8);
+  refused(huge, "image is 9000 x 9000 = 81000000 pixels (expected at most 67108864)");
+  EXPECT_THROW(load_image(dir / "missing.png"), Error);
+}
