@@ -3,7 +3,9 @@
 #   make          build (Release) into build/
 #   make test     install missing Debian packages (as root), build, run every test
 #   make bench    build and run the benchmarks (bench/)
-#   make demo     make a full-size random-weight checkpoint and describe it
+#   make demo     write a small random-weight checkpoint and run the whole pipeline on a shipped image
+#   make run      download the real checkpoint (1.78 GB, once) and ask it about an image
+#                 (IMAGE=path-or-URL PROMPT="..." to change them)
 #   make deps     install the Debian packages the build needs (prints the apt-get line if not root)
 #   make clean    remove build/
 #
@@ -13,9 +15,13 @@ BUILD       ?= build
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 DEMO_DIR    ?= $(BUILD)/demo-model
+MODEL_DIR   ?= models/TinyLLaVA-OpenELM-450M-SigLIP-0.89B
+HF_URL      ?= https://huggingface.co/jiajunlong/TinyLLaVA-OpenELM-450M-SigLIP-0.89B/resolve/main
+IMAGE       ?= tests/fixtures/images/demo.png
+PROMPT      ?= What are these?
 DEB_PACKAGES := cmake make g++ libeigen3-dev libstb-dev libgtest-dev libbenchmark-dev
 
-.PHONY: all build configure test bench demo deps clean
+.PHONY: all build configure test bench demo run model deps clean
 
 all: build
 
@@ -36,8 +42,29 @@ bench: build
 	done
 
 demo: build
-	$(BUILD)/tinyllava synth -o $(DEMO_DIR) --config full
-	$(BUILD)/tinyllava info -m $(DEMO_DIR)
+	$(BUILD)/tinyllava synth -o $(DEMO_DIR) --config tests/fixtures/models/tiny/config.json \
+	  --tokenizer tests/fixtures/tokenizer/small_bpe.model --seed 1
+	$(BUILD)/tinyllava info -m $(DEMO_DIR) | head -12
+	@echo "== the weights are random, so the answer below is noise; 'make run' uses the real model"
+	$(BUILD)/tinyllava run -m $(DEMO_DIR) -i $(IMAGE) -p "$(PROMPT)" -n 24
+
+# The real checkpoint from Hugging Face, fetched once with curl.
+MODEL_FILES := config.json generation_config.json tokenizer.model model.safetensors
+model:
+	@mkdir -p $(MODEL_DIR)
+	@for f in $(MODEL_FILES); do \
+	  [ -s "$(MODEL_DIR)/$$f" ] && continue; \
+	  echo "downloading $$f"; \
+	  if ! curl -fL --retry 2 -o "$(MODEL_DIR)/$$f.part" "$(HF_URL)/$$f"; then \
+	    rm -f "$(MODEL_DIR)/$$f.part"; \
+	    echo "could not download $(HF_URL)/$$f (offline?). Put the files in $(MODEL_DIR)/, or try 'make demo'."; \
+	    exit 1; \
+	  fi; \
+	  mv "$(MODEL_DIR)/$$f.part" "$(MODEL_DIR)/$$f"; \
+	done
+
+run: build model
+	$(BUILD)/tinyllava run -m $(MODEL_DIR) -i $(IMAGE) -p "$(PROMPT)"
 
 deps:
 	@if ! command -v dpkg >/dev/null 2>&1; then \

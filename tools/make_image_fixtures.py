@@ -8,6 +8,7 @@ Source images in every format and mode the engine documents, each with what PIL 
   src_<kind>.<W>x<H>.png      convert("RGB") then resize((W, H), BICUBIC) — as SiglipImageProcessor does
   photo_q90_420.jpg, photo_q95_444.jpg + .rgb.png   photo-like JPEGs and PIL's (libjpeg) decode, to
                               measure how far stb_image's decode is from it
+  demo.png                    the picture `make demo` and `make run` ask about
 Run from the repository root:  /usr/bin/python3 tools/make_image_fixtures.py
 """
 import os
@@ -72,9 +73,24 @@ def main():
         for w, h in SIZES:
             im.resize((w, h), resample=Image.BICUBIC, reducing_gap=None).save(os.path.join(OUT, f"{f}.{w}x{h}.png"))
 
+    demo_image().save(os.path.join(OUT, "demo.png"))
     for name, quality, sub in (("photo_q90_420.jpg", 90, 2), ("photo_q95_444.jpg", 95, 0)):
         photo(160, 120, 7).save(os.path.join(OUT, name), quality=quality, subsampling=sub)
         Image.open(os.path.join(OUT, name)).convert("RGB").save(os.path.join(OUT, name + ".rgb.png"))
+
+
+def demo_image():
+    """The image `make demo` and `make run` use: fruit on a table, drawn (no photo can be shipped)."""
+    im = Image.new("RGB", (384, 288), (235, 225, 205))
+    d = ImageDraw.Draw(im)
+    d.rectangle((0, 190, 384, 288), fill=(150, 100, 60))                       # table
+    d.ellipse((40, 110, 150, 220), fill=(200, 30, 30))                          # apple
+    d.rectangle((92, 92, 98, 115), fill=(90, 60, 30))                           # stem
+    d.ellipse((98, 88, 130, 104), fill=(60, 150, 50))                           # leaf
+    d.chord((160, 90, 330, 250), 200, 340, fill=(245, 215, 40))                 # banana
+    d.chord((175, 105, 315, 235), 200, 340, fill=(235, 225, 205))
+    d.ellipse((250, 170, 320, 230), fill=(250, 140, 20))                        # orange
+    return im.filter(ImageFilter.GaussianBlur(1))
 
 
 def write_png16_rgb(path, px):

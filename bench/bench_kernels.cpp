@@ -1,0 +1,120 @@
+// bench/bench_kernels.cpp — the CPU kernels at the real model's shapes, with Eigen's F32 GEMM/GEMV on
+// the same shapes in the same run as the baseline (Eigen multi-threaded with OpenMP when available).
+// Rates: GFLOP/s for GEMM and attention, GB/s of weights read for GEMV (decode).
+//
+//   ./build/bench/bench_kernels --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/ops.h"
+#include "tensor/buffer.h"
+#ifdef TINYLLAVA_HAVE_EIGEN
+#include <Eigen/Core>
+#endif
+
+using namespace tl;
+
+namespace {
+
+OwnedTensor filled(DType dt, const std::vector<int64_t>& shape, float scale) {
+  OwnedTensor f = OwnedTensor::empty(DType::F32, shape);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, scale);
+  for (int64_t i = 0; i < f.tensor.numel(); ++i) f.tensor.ptr<float>()[i] = nd(rng);
+  if (dt == DType::F32) return f;
+  OwnedTensor t = OwnedTensor::empty(dt, shape);
+  convert_from_f32(f.tensor.ptr<float>(), t.tensor.data, dt, static_cast<size_t>(f.tensor.numel()));
+  return t;
+}
+
+// Args: T, K, N, dtype (0 f32, 1 f16, 2 bf16).
+void BM_Matmul(benchmark::State& state) {
+  const int64_t T = state.range(0), K = state.range(1), N = state.range(2);
+  const DType dt = state.range(3) == 0 ? DType::F32 : state.range(3) == 1 ? DType::F16 : DType::BF16;
+  OwnedTensor x = filled(DType::F32, {T, K}, 1.0f), w = filled(dt, {N, K}, 0.02f), y = OwnedTensor::empty(DType::F32, {T, N});
+  for (auto _ : state) {
+    ops::matmul(x.tensor, w.tensor, nullptr, y.tensor);
+    benchmark::DoNotOptimize(y.tensor.data);
+  }
+  const double flops = 2.0 * T * K * N;
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s(w)"] = benchmark::Counter(N * K * dtype_size(dt) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+#ifdef TINYLLAVA_HAVE_EIGEN
+using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+void BM_EigenMatmul(benchmark::State& state) {
+  const int64_t T = state.range(0), K = state.range(1), N = state.range(2);
+  RowMat x = RowMat::Random(T, K), w = RowMat::Random(N, K), y(T, N);
+  for (auto _ : state) {
+    y.noalias() = x * w.transpose();
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * T * K * N * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s(w)"] = benchmark::Counter(N * K * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+#endif
+
+// Args: T (queries), S (keys), H, Hkv, Dh, causal (0/1).
+void BM_Attention(benchmark::State& state) {
+  const int64_t T = state.range(0), S = state.range(1), H = state.range(2), Hkv = state.range(3), Dh = state.range(4);
+  const bool causal = state.range(5) != 0;
+  OwnedTensor q = filled(DType::F32, {T, H, Dh}, 1.0f), k = filled(DType::F32, {S, Hkv, Dh}, 1.0f);
+  OwnedTensor v = filled(DType::F32, {S, Hkv, Dh}, 1.0f), o = OwnedTensor::empty(DType::F32, {T, H, Dh});
+  for (auto _ : state) {
+    ops::attention(q.tensor, k.tensor, v.tensor, o.tensor, 1.0f / std::sqrt(static_cast<float>(Dh)),
+                   causal ? S - T : ops::kNonCausal);
+    benchmark::DoNotOptimize(o.tensor.data);
+  }
+  const double pairs = causal ? T * (S - T) + T * (T + 1) / 2.0 : static_cast<double>(T) * S;
+  state.counters["GFLOP/s"] = benchmark::Counter(4.0 * pairs * H * Dh * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_PatchEmbed(benchmark::State& state) {
+  OwnedTensor px = filled(DType::F32, {3, 384, 384}, 1.0f), w = filled(DType::F16, {1152, 3, 14, 14}, 0.02f);
+  OwnedTensor b = filled(DType::F16, {1152}, 0.02f), out = OwnedTensor::empty(DType::F32, {729, 1152});
+  for (auto _ : state) {
+    ops::patch_embed(px.tensor, w.tensor, b.tensor, out.tensor);
+    benchmark::DoNotOptimize(out.tensor.data);
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 729 * 588 * 1152 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_LayerNorm(benchmark::State& state) {
+  OwnedTensor x = filled(DType::F32, {729, 1152}, 1.0f), w = filled(DType::F16, {1152}, 1.0f), b = filled(DType::F16, {1152}, 1.0f);
+  OwnedTensor y = OwnedTensor::empty(DType::F32, {729, 1152});
+  for (auto _ : state) {
+    ops::layernorm(x.tensor, w.tensor, b.tensor, 1e-6f, y.tensor);
+    benchmark::DoNotOptimize(y.tensor.data);
+  }
+  state.counters["GB/s"] = benchmark::Counter(2.0 * 729 * 1152 * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// Real shapes: SigLIP (T = 729 patches), OpenELM prefill (774 positions, layer 19), decode (T = 1).
+#define MODEL_MATMUL_SHAPES(B)                                                          \
+  B->Args({729, 1152, 1152, 1})->Args({729, 1152, 4304, 1})->Args({729, 4304, 1152, 1}) \
+      ->Args({774, 1536, 2304, 1})->Args({774, 1536, 12288, 1})->Args({774, 6144, 1536, 1})
+BENCHMARK(BM_Matmul)->Name("matmul/prefill")->Apply([](benchmark::internal::Benchmark* b) { MODEL_MATMUL_SHAPES(b); })
+    ->ArgNames({"T", "K", "N", "f16"})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Matmul)->Name("matmul/decode")->Args({1, 1536, 2304, 1})->Args({1, 1536, 12288, 1})
+    ->Args({1, 6144, 1536, 1})->Args({1, 1536, 32000, 1})->Args({1, 1536, 12288, 2})->Args({1, 1536, 12288, 0})
+    ->ArgNames({"T", "K", "N", "dtype"})->Unit(benchmark::kMicrosecond)->UseRealTime();
+#ifdef TINYLLAVA_HAVE_EIGEN
+BENCHMARK(BM_EigenMatmul)->Name("eigen/prefill")->Apply([](benchmark::internal::Benchmark* b) { MODEL_MATMUL_SHAPES(b); })
+    ->ArgNames({"T", "K", "N", "_"})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_EigenMatmul)->Name("eigen/decode")->Args({1, 1536, 2304, 0})->Args({1, 1536, 12288, 0})
+    ->Args({1, 6144, 1536, 0})->Args({1, 1536, 32000, 0})->ArgNames({"T", "K", "N", "_"})->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+#endif
+BENCHMARK(BM_Attention)->Name("attention")->Args({729, 729, 16, 16, 72, 0})->Args({774, 774, 24, 6, 64, 1})
+    ->Args({1, 775, 24, 6, 64, 1})->ArgNames({"T", "S", "H", "Hkv", "Dh", "causal"})->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_PatchEmbed)->Name("patch_embed/384")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LayerNorm)->Name("layernorm/729x1152")->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
