@@ -24,6 +24,14 @@ struct IsaKernels {
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   // dst[i] = float(src[i])
   void (*to_f32)(const void* src, DType st, float* dst, int64_t n);
+  // Attention of the nh query heads that share one KV head, for T queries (query t sees keys
+  // j <= t + causal_offset; all S keys when causal_offset < 0). q[t][h] is at q + t·q_row + h·q_head,
+  // k[j], v[j] at k/v + j·kv_stride (Dh values each), out like q. Flash-style for T >= 4.
+  void (*attention)(const float* q, int64_t T, int64_t q_row, int64_t nh, int64_t q_head, const float* k,
+                    const float* v, int64_t kv_stride, int64_t S, int64_t Dh, float scale, int64_t causal_offset,
+                    float* out, int64_t out_row, int64_t out_head);
+  void (*gelu_tanh)(float* x, int64_t n);                              // in place
+  void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
 };
 
 const IsaKernels& isa();

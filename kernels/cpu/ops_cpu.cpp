@@ -100,7 +100,8 @@ void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
 void gelu_tanh(Tensor& x) {
   if (g_reference) return ref::gelu_tanh(x);
   check_f32("gelu_tanh", x);
-  map_inplace(x, [](float v) { return 0.5f * v * (1.0f + std::tanh(0.7978845608028654f * (v + 0.044715f * v * v * v))); });
+  float* p = x.ptr<float>();
+  cpu::parallel_for(x.numel(), [&](int64_t b, int64_t e) { cpu::isa().gelu_tanh(p + b, e - b); }, 4096);
 }
 
 void gelu_erf(Tensor& x) {
@@ -122,8 +123,7 @@ void silu_mul(const Tensor& gate_up, Tensor& out) {
   cpu::parallel_for(out.shape[0], [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float* g = gate_up.ptr<float>() + t * 2 * F;
-      float* o = out.ptr<float>() + t * F;
-      for (int64_t i = 0; i < F; ++i) o[i] = g[i] / (1.0f + std::exp(-g[i])) * g[F + i];
+      cpu::isa().silu_mul(g, g + F, out.ptr<float>() + t * F, F);
     }
   });
 }
@@ -164,28 +164,12 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, f
   check_attention(q, k, v, out);
   const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
   const int64_t group = H / Hkv;
-  const cpu::IsaKernels& isa = cpu::isa();
-  // One (head, query) row at a time: scores for its visible keys, softmax, weighted sum of values.
-  // Memory is O(S) per thread; no T×S matrix is formed.
-  cpu::parallel_for(H * T, [&](int64_t r0, int64_t r1) {
-    std::vector<float> p(static_cast<size_t>(S));
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t h = r / T, t = r % T, g = h / group;
-      const float* qt = q.ptr<float>() + (t * H + h) * Dh;
-      const int64_t n = causal_offset < 0 ? S : std::min(S, t + causal_offset + 1);
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < n; ++j) {
-        p[j] = isa.dot(qt, k.ptr<float>() + (j * Hkv + g) * Dh, Dh) * scale;
-        mx = std::max(mx, p[j]);
-      }
-      double sum = 0;
-      for (int64_t j = 0; j < n; ++j) sum += (p[j] = std::exp(p[j] - mx));
-      float* ot = out.ptr<float>() + (t * H + h) * Dh;
-      std::fill(ot, ot + Dh, 0.0f);
-      for (int64_t j = 0; j < n; ++j) isa.axpy(p[j], v.ptr<float>() + (j * Hkv + g) * Dh, ot, Dh);
-      const float inv = static_cast<float>(1.0 / sum);
-      for (int64_t d = 0; d < Dh; ++d) ot[d] *= inv;
-    }
+  // One task per KV head: its K and V are packed once and serve the `group` query heads that read them.
+  cpu::parallel_for(Hkv, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g)
+      cpu::isa().attention(q.ptr<float>() + g * group * Dh, T, H * Dh, group, Dh, k.ptr<float>() + g * Dh,
+                           v.ptr<float>() + g * Dh, Hkv * Dh, S, Dh, scale, causal_offset,
+                           out.ptr<float>() + g * group * Dh, H * Dh, Dh);
   });
 }
 

@@ -110,6 +110,44 @@ TEST(Kernels, IsaDotAxpyConvert) {
   }
 }
 
+TEST(Kernels, IsaFlashAttentionAndActivationsAllTables) {
+  struct Shape {
+    int64_t T, S, H, Hkv, Dh, offset;
+  };
+  // Dh from 1 to 136 covers the register-tiled widths of every ISA and the column-by-column fallback;
+  // T and S cross the 16-query blocks and key tiles with tails; offsets cover prefill after a cache.
+  const std::vector<Shape> shapes = {{1, 1, 1, 1, 1, 0},    {3, 3, 2, 1, 5, 0},     {17, 40, 4, 2, 64, 23},
+                                     {33, 33, 3, 3, 72, 0}, {2, 130, 6, 2, 136, 128}, {9, 140, 6, 2, 136, 131}, {20, 20, 2, 1, 24, ops::kNonCausal},
+                                     {1, 775, 24, 6, 64, 774}};
+  for (const cpu::IsaKernels* isa : isa_tables()) {
+    for (const Shape& s : shapes) {
+      OwnedTensor q = random_f32({s.T, s.H, s.Dh}), k = random_f32({s.S, s.Hkv, s.Dh}), v = random_f32({s.S, s.Hkv, s.Dh});
+      OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh}), got = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+      const float scale = 1.0f / std::sqrt(static_cast<float>(s.Dh));
+      ref::attention(q.tensor, k.tensor, v.tensor, want.tensor, scale, s.offset);
+      const int64_t group = s.H / s.Hkv;
+      for (int64_t g = 0; g < s.Hkv; ++g)
+        isa->attention(q.tensor.ptr<float>() + g * group * s.Dh, s.T, s.H * s.Dh, group, s.Dh,
+                       k.tensor.ptr<float>() + g * s.Dh, v.tensor.ptr<float>() + g * s.Dh, s.Hkv * s.Dh, s.S, s.Dh,
+                       scale, s.offset, got.tensor.ptr<float>() + g * group * s.Dh, s.H * s.Dh, s.Dh);
+      EXPECT_LE(max_rel(got.tensor, want.tensor), 3e-6) << isa->name << " T=" << s.T << " S=" << s.S << " Dh=" << s.Dh;
+    }
+    OwnedTensor x = random_f32({1000}, 5.0f), g = random_f32({1000}, 5.0f), u = random_f32({1000});
+    OwnedTensor want = OwnedTensor::empty(DType::F32, {1000});
+    std::copy_n(x.tensor.ptr<float>(), 1000, want.tensor.ptr<float>());
+    ref::gelu_tanh(want.tensor);
+    isa->gelu_tanh(x.tensor.ptr<float>(), 1000);
+    EXPECT_LE(max_rel(x.tensor, want.tensor), 3e-7) << isa->name;
+    OwnedTensor gu = OwnedTensor::empty(DType::F32, {1, 2000}), o1 = OwnedTensor::empty(DType::F32, {1, 1000}),
+                o2 = OwnedTensor::empty(DType::F32, {1000});
+    std::copy_n(g.tensor.ptr<float>(), 1000, gu.tensor.ptr<float>());
+    std::copy_n(u.tensor.ptr<float>(), 1000, gu.tensor.ptr<float>() + 1000);
+    ref::silu_mul(gu.tensor, o1.tensor);
+    isa->silu_mul(g.tensor.ptr<float>(), u.tensor.ptr<float>(), o2.tensor.ptr<float>(), 1000);
+    EXPECT_LE(max_rel(o2.tensor, o1.tensor.reshape({1000})), 3e-7) << isa->name;
+  }
+}
+
 TEST(Kernels, OpsMatchReferenceAtModelShapes) {
   // SigLIP-like and OpenELM-like shapes, reduced in T to keep the reference quick.
   const std::vector<MatmulShape> shapes = {{51, 1152, 1152}, {51, 1152, 4304}, {3, 1536, 1152}, {1, 1536, 6144}};
