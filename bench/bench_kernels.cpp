@@ -58,6 +58,17 @@ void BM_EigenMatmul(benchmark::State& state) {
 }
 #endif
 
+// The same shapes with --precision bf16 (AVX512_BF16), when this CPU has it.
+void BM_MatmulBf16(benchmark::State& state) {
+  if (!ops::bf16_supported()) {
+    state.SkipWithError("no AVX512_BF16 on this CPU");
+    return;
+  }
+  ops::set_precision(ops::Precision::BF16);
+  BM_Matmul(state);
+  ops::set_precision(ops::Precision::F32);
+}
+
 // Args: T (queries), S (keys), H, Hkv, Dh, causal (0/1).
 void BM_Attention(benchmark::State& state) {
   const int64_t T = state.range(0), S = state.range(1), H = state.range(2), Hkv = state.range(3), Dh = state.range(4);
@@ -98,6 +109,8 @@ void BM_LayerNorm(benchmark::State& state) {
   B->Args({729, 1152, 1152, 1})->Args({729, 1152, 4304, 1})->Args({729, 4304, 1152, 1}) \
       ->Args({774, 1536, 2304, 1})->Args({774, 1536, 12288, 1})->Args({774, 6144, 1536, 1})
 BENCHMARK(BM_Matmul)->Name("matmul/prefill")->Apply([](benchmark::internal::Benchmark* b) { MODEL_MATMUL_SHAPES(b); })
+    ->ArgNames({"T", "K", "N", "f16"})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MatmulBf16)->Name("matmul_bf16/prefill")->Apply([](benchmark::internal::Benchmark* b) { MODEL_MATMUL_SHAPES(b); })
     ->ArgNames({"T", "K", "N", "f16"})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Matmul)->Name("matmul/decode")->Args({1, 1536, 2304, 1})->Args({1, 1536, 12288, 1})
     ->Args({1, 6144, 1536, 1})->Args({1, 1536, 32000, 1})->Args({1, 1536, 12288, 2})->Args({1, 1536, 12288, 0})

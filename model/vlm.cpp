@@ -61,8 +61,10 @@ void Vlm::run(const Request& req, Trace& trace, const std::function<bool(int)>& 
   if (req.pixels) {
     auto t0 = std::chrono::steady_clock::now();
     trace.features = siglip_features(model_.weights.vision, cfg, *req.pixels);
-    trace.image_rows = project_features(model_.weights.connector, trace.features.tensor);
     trace.vision_s = seconds_since(t0);
+    t0 = std::chrono::steady_clock::now();
+    trace.image_rows = project_features(model_.weights.connector, trace.features.tensor);
+    trace.projector_s = seconds_since(t0);
   }
 
   // Embeddings: text ids embedded, the image rows in place of -200.
@@ -98,7 +100,7 @@ void Vlm::run(const Request& req, Trace& trace, const std::function<bool(int)>& 
     const int id = sampler.sample(step_logits.data(), static_cast<int>(V));
     trace.tokens.push_back(id);
     const bool more = !on_token || on_token(id);
-    if (id == cfg.text.eos_token_id || !more || i + 1 == req.max_new_tokens) break;
+    if ((id == cfg.text.eos_token_id && !req.ignore_eos) || !more || i + 1 == req.max_new_tokens) break;
     text_->embed(&id, 1, emb.tensor);
     text_->forward(emb.tensor, cache, step_view);
   }

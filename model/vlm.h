@@ -25,6 +25,7 @@ struct Request {
   bool raw = false;              // true: the prompt is used as is (no chat template)
   const Tensor* pixels = nullptr;  // [3, S, S] preprocessed image, or null for a text-only prompt
   int max_new_tokens = 512;
+  bool ignore_eos = false;       // keep generating past EOS (benchmarks)
   SamplingParams sampling;
 };
 
@@ -35,7 +36,7 @@ struct Trace {
   int64_t prompt_positions = 0;  // sequence length after the splice
   std::vector<float> logits;   // (V) at the last prompt position
   std::vector<int> tokens;     // generated, EOS included when reached
-  double vision_s = 0, prefill_s = 0, decode_s = 0;
+  double vision_s = 0, projector_s = 0, prefill_s = 0, decode_s = 0;
   size_t kv_cache_bytes = 0;
 };
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/check.h"
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/threads.h"
 #include "kernels/ref/ref.h"
@@ -19,6 +20,7 @@ namespace tl::ops {
 namespace {
 
 std::atomic<bool> g_reference{false};
+std::atomic<Precision> g_precision{Precision::F32};
 
 // A small weight vector (norm scale, bias) as F32.
 std::vector<float> vec_f32(const Tensor& t) {
@@ -39,6 +41,10 @@ void map_inplace(Tensor& x, F f) {
 }  // namespace
 
 void use_reference_kernels(bool on) { g_reference = on; }
+bool bf16_supported() { return cpu::gemm_bf16_available(); }
+void set_precision(Precision p) { g_precision = p == Precision::BF16 && bf16_supported() ? p : Precision::F32; }
+Precision precision() { return g_precision; }
+const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; }
 bool using_reference_kernels() { return g_reference; }
 void set_num_threads(int n) { cpu::set_num_threads(n); }
 int num_threads() { return cpu::num_threads(); }
@@ -51,6 +57,17 @@ void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   if (bias) b = vec_f32(*bias);
   // Split the output columns across threads in whole 64-column blocks (the widest panel).
   const int64_t blocks = (N + 63) / 64;
+  if (g_precision == Precision::BF16 && T >= 4) {
+    thread_local std::vector<uint32_t> a;  // the activations as bf16 pairs, shared by all threads
+    a.resize(static_cast<size_t>(T * cpu::bf16_pairs(K)));
+    cpu::pack_activations_bf16(x.ptr<float>(), T, K, a.data());
+    const uint32_t* pa = a.data();
+    cpu::parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+      cpu::gemm_bf16(pa, T, K, w.data, w.dtype, bias ? b.data() : nullptr, y.ptr<float>(), N, b0 * 64,
+                     std::min(N, b1 * 64));
+    });
+    return;
+  }
   cpu::parallel_for(blocks, [&](int64_t b0, int64_t b1) {
     cpu::isa().gemm(x.ptr<float>(), T, K, w.data, w.dtype, bias ? b.data() : nullptr, y.ptr<float>(), N, b0 * 64,
                     std::min(N, b1 * 64));

@@ -42,6 +42,8 @@ std::vector<Option> pipeline_options(bool dump) {
     o.push_back({"-o", "--output", "DIR", "directory for the .npy files (created if missing)"});
     o.push_back({nullptr, "--ref", nullptr, "use the reference kernels (slow; the specification)"});
   } else {
+    o.push_back({nullptr, "--precision", "f32|bf16|auto", "matrix products: exact f32, or bf16 (AVX512_BF16; faster, "
+                                                     "bounded error); auto = bf16 where supported (default)"});
     o.push_back({nullptr, "--temp", "T", "sampling temperature (default 0: greedy)"});
     o.push_back({nullptr, "--top-k", "K", "sample from the K most likely tokens (default 0: all)"});
     o.push_back({nullptr, "--top-p", "P", "sample from the smallest set with probability P (default 1)"});
@@ -151,6 +153,12 @@ int cmd_run(int argc, char** argv) {
   Args args("run", "Answer a prompt about an image (or a text-only prompt), streaming the answer.", pipeline_options(false));
   if (!args.parse(argc, argv, 2)) return 0;
   set_threads(args);
+  const std::string prec = args.str("--precision", "auto");
+  if (prec != "f32" && prec != "bf16" && prec != "auto")
+    fail_input("run: --precision: expected f32, bf16 or auto, got '%s'", prec.c_str());
+  if (prec == "bf16" && !ops::bf16_supported())
+    fail_input("run: --precision bf16: this CPU has no AVX512_BF16 (use f32 or auto)");
+  ops::set_precision(prec == "f32" ? ops::Precision::F32 : ops::Precision::BF16);
   auto t0 = std::chrono::steady_clock::now();
   Vlm vlm(args.required("--model"));
   double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -180,10 +188,10 @@ int cmd_run(int argc, char** argv) {
   const double decode_tps = n > 1 && trace.decode_s > 0 ? (n - 1) / trace.decode_s : 0;
   std::fprintf(stderr,
                "\n[load %.2f s | preprocess %.3f s | vision %.2f s | prefill %lld tok in %.2f s (%.1f tok/s) | "
-               "decode %zu tok (%.1f tok/s) | KV cache %.1f MiB | peak RSS %.0f MiB | %d threads]\n",
-               load_s, preprocess_s, trace.vision_s, static_cast<long long>(trace.prompt_positions), trace.prefill_s,
+               "decode %zu tok (%.1f tok/s) | KV cache %.1f MiB | peak RSS %.0f MiB | %d threads, %s]\n",
+               load_s, preprocess_s, trace.vision_s + trace.projector_s, static_cast<long long>(trace.prompt_positions), trace.prefill_s,
                trace.prefill_s > 0 ? trace.prompt_positions / trace.prefill_s : 0.0, n, decode_tps,
-               trace.kv_cache_bytes / 1048576.0, peak_rss_mib(), ops::num_threads());
+               trace.kv_cache_bytes / 1048576.0, peak_rss_mib(), ops::num_threads(), ops::precision_name(ops::precision()));
   return 0;
 }
 
@@ -192,6 +200,7 @@ int cmd_dump(int argc, char** argv) {
   if (!args.parse(argc, argv, 2)) return 0;
   set_threads(args);
   ops::use_reference_kernels(args.has("--ref"));
+  ops::set_precision(ops::Precision::F32);  // dump is always the exact path
   const std::string out = args.required("--output");
   Vlm vlm(args.required("--model"));
   OwnedTensor pixels;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "test_util.h"
+#include "weights/json.h"
 
 using tl::test::RunResult;
 using tl::test::ScratchDir;
@@ -194,4 +195,20 @@ TEST(Cli, RunRefusesBadInputs) {
   expect_bad_input(run_tinyllava("run -m '" + dir.path() + "' -p x", dir.path()), "no model.safetensors");
   // A URL that cannot be fetched (nothing listens on port 9 here): a clear error, not a hang.
   expect_bad_input(run_tinyllava(run + "-i http://127.0.0.1:9/x.png -p x", dir.path()), "http://127.0.0.1:9/x.png: download failed");
+}
+
+TEST(Cli, BenchReportsEveryPhaseAsOneJsonLine) {
+  ScratchDir dir;
+  RunResult r = run_tinyllava("bench -m '" + kTiny + "' -n 8 --json --compare-f32 -t 2", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_FALSE(r.out.empty());
+  std::string last = r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1);
+  tl::json::Value v = tl::json::parse(last, "bench --json");
+  for (const char* field : {"threads", "precision", "preprocess_ms", "vision_ms", "projector_ms", "prefill_tokens",
+                            "prefill_ms", "ttft_ms", "decode_tokens", "decode_tok_s", "weight_bytes_per_token",
+                            "peak_rss_bytes"})
+    EXPECT_NE(v.find(field), nullptr) << field << " missing from " << last;
+  EXPECT_EQ(v.find("decode_tokens")->as_int(), 8);      // EOS ignored: exactly -n tokens
+  EXPECT_GT(v.find("prefill_tokens")->as_int(), 15);  // the 15 image tokens and the text
+  EXPECT_GT(v.find("weight_bytes_per_token")->as_int(), 0);
 }
