@@ -88,9 +88,13 @@ void micro_tile(const uint32_t* a, int64_t kp, const uint32_t* bp, int64_t pairs
     }
   }
   for (int i = 0; i < MR; ++i) {
+    float* yr = y + i * N;
+    if (nb == kNB) {  // a whole panel: add the vectors in place
+      for (int v = 0; v < 4; ++v) _mm512_storeu_ps(yr + v * 16, _mm512_add_ps(_mm512_loadu_ps(yr + v * 16), acc[i][v]));
+      continue;
+    }
     float tile[kNB];
     for (int v = 0; v < 4; ++v) _mm512_storeu_ps(tile + v * 16, acc[i][v]);
-    float* yr = y + i * N;
     for (int64_t j = 0; j < nb; ++j) yr[j] += tile[j];
   }
 }
@@ -120,20 +124,28 @@ void pack_activations_bf16(const float* x, int64_t T, int64_t K, uint32_t* a) {
 void gemm_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y, int64_t N,
                int64_t n_begin, int64_t n_end) {
   const int64_t kp = bf16_pairs(K);
-  thread_local std::vector<uint32_t> panel;
+  // GotoBLAS order, as the F32 kernel: kNC columns packed per kKB slice, each 6-row strip of the
+  // activations sweeps all of them.
+  constexpr int64_t kNC = 512;
+  thread_local std::vector<uint32_t> panels;
   thread_local std::vector<float> row;
-  panel.resize(static_cast<size_t>(kKB / 2 * kNB));
+  panels.resize(static_cast<size_t>(kKB / 2 * kNC));
   row.resize(kKB + 2 + kKB / 2 + 16);  // F32 row (+ pad), then its bf16 pairs
-  for (int64_t n0 = n_begin; n0 < n_end; n0 += kNB) {
-    const int64_t nb = std::min<int64_t>(kNB, n_end - n0);
+  for (int64_t nc0 = n_begin; nc0 < n_end; nc0 += kNC) {
+    const int64_t ncl = std::min<int64_t>(kNC, n_end - nc0);
+    const int64_t blocks = (ncl + kNB - 1) / kNB;
     for (int64_t t = 0; t < T; ++t)
-      for (int64_t j = 0; j < nb; ++j) y[t * N + n0 + j] = bias ? bias[n0 + j] : 0.0f;
+      for (int64_t j = 0; j < ncl; ++j) y[t * N + nc0 + j] = bias ? bias[nc0 + j] : 0.0f;
     for (int64_t k0 = 0; k0 < K; k0 += kKB) {
       const int64_t kb = std::min<int64_t>(kKB, K - k0), pairs = (kb + 1) / 2;
-      pack_panel(w, wt, K, n0, nb, k0, kb, panel.data(), row.data());
+      for (int64_t b = 0; b < blocks; ++b)
+        pack_panel(w, wt, K, nc0 + b * kNB, std::min<int64_t>(kNB, ncl - b * kNB), k0, kb, &panels[b * (kKB / 2) * kNB],
+                   row.data());
       for (int64_t t0 = 0; t0 < T; t0 += kMR) {
         const int mr = static_cast<int>(std::min<int64_t>(kMR, T - t0));
-        micro_tail<kMR>(mr, a + t0 * kp + k0 / 2, kp, panel.data(), pairs, y + t0 * N + n0, N, nb);
+        for (int64_t b = 0; b < blocks; ++b)
+          micro_tail<kMR>(mr, a + t0 * kp + k0 / 2, kp, &panels[b * (kKB / 2) * kNB], pairs, y + t0 * N + nc0 + b * kNB,
+                          N, std::min<int64_t>(kNB, ncl - b * kNB));
       }
     }
   }
