@@ -31,6 +31,7 @@ struct IsaKernels {
                     const float* v, int64_t kv_stride, int64_t S, int64_t Dh, float scale, int64_t causal_offset,
                     float* out, int64_t out_row, int64_t out_head);
   void (*gelu_tanh)(float* x, int64_t n);                              // in place
+  void (*gelu_erf)(float* x, int64_t n);                               // in place
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
 };
 

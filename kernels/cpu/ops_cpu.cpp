@@ -124,7 +124,8 @@ void gelu_tanh(Tensor& x) {
 void gelu_erf(Tensor& x) {
   if (g_reference) return ref::gelu_erf(x);
   check_f32("gelu_erf", x);
-  map_inplace(x, [](float v) { return v * 0.5f * (1.0f + std::erf(v * 0.70710678118654752f)); });
+  float* p = x.ptr<float>();
+  cpu::parallel_for(x.numel(), [&](int64_t b, int64_t e) { cpu::isa().gelu_erf(p + b, e - b); }, 4096);
 }
 
 void silu(Tensor& x) {

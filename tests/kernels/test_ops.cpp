@@ -138,6 +138,14 @@ TEST(Kernels, IsaFlashAttentionAndActivationsAllTables) {
     ref::gelu_tanh(want.tensor);
     isa->gelu_tanh(x.tensor.ptr<float>(), 1000);
     EXPECT_LE(max_rel(x.tensor, want.tensor), 3e-7) << isa->name;
+    // gelu_erf (PyTorch's formula rounds 1 + erf(x/√2) to 0 for x ≪ 0; ours keeps a tiny value).
+    OwnedTensor e = random_f32({1000}, 3.0f), e_ref = OwnedTensor::empty(DType::F32, {1000});
+    e.tensor.ptr<float>()[0] = -9.0f;
+    std::copy_n(e.tensor.ptr<float>(), 1000, e_ref.tensor.ptr<float>());
+    ref::gelu_erf(e_ref.tensor);
+    isa->gelu_erf(e.tensor.ptr<float>(), 1000);
+    EXPECT_LE(max_rel(e.tensor, e_ref.tensor), 3e-7) << isa->name;
+    EXPECT_NEAR(e.tensor.ptr<float>()[0], 0.0f, 1e-15) << isa->name;
     OwnedTensor gu = OwnedTensor::empty(DType::F32, {1, 2000}), o1 = OwnedTensor::empty(DType::F32, {1, 1000}),
                 o2 = OwnedTensor::empty(DType::F32, {1000});
     std::copy_n(g.tensor.ptr<float>(), 1000, gu.tensor.ptr<float>());
