@@ -9,7 +9,11 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/gemm_bf16.h"
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/threads.h"
 #include "kernels/ops.h"
+#include "kernels/ref/ref.h"
 #include "tensor/buffer.h"
 #ifdef TINYLLAVA_HAVE_EIGEN
 #include <Eigen/Core>
@@ -103,6 +107,86 @@ void BM_LayerNorm(benchmark::State& state) {
   }
   state.counters["GB/s"] = benchmark::Counter(2.0 * 729 * 1152 * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
+
+// ---- Ladders: each step of a kernel's design at one real shape, every ISA table this CPU runs ------
+const cpu::IsaKernels* table(int64_t i) {
+  const cpu::IsaKernels* t[] = {cpu::isa_generic(), cpu::isa_avx2(), cpu::isa_avx512()};
+  return t[i];
+}
+bool runs_here(int64_t i) {
+  return i == 0 || (i == 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ||
+         (i == 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"));
+}
+
+// SigLIP's q/k/v/o projection, 729 × 1152 → 1152, F16 weights. Arg: 0 ref, 1..3 generic/AVX2/AVX-512,
+// 4 bf16 (AVX512_BF16).
+void BM_GemmLadder(benchmark::State& state) {
+  const int64_t T = 729, K = 1152, N = 1152, step = state.range(0);
+  if ((step >= 1 && step <= 3 && !runs_here(step - 1)) || (step == 4 && !cpu::gemm_bf16_available())) {
+    state.SkipWithError("not supported on this CPU");
+    return;
+  }
+  OwnedTensor x = filled(DType::F32, {T, K}, 1.0f), w = filled(DType::F16, {N, K}, 0.02f), y = OwnedTensor::empty(DType::F32, {T, N});
+  std::vector<uint32_t> a(static_cast<size_t>(T * cpu::bf16_pairs(K)));
+  for (auto _ : state) {
+    if (step == 0) {
+      ref::matmul(x.tensor, w.tensor, nullptr, y.tensor);
+    } else if (step == 4) {
+      cpu::pack_activations_bf16(x.tensor.ptr<float>(), T, K, a.data());
+      cpu::parallel_for((N + 63) / 64, [&](int64_t b0, int64_t b1) {
+        cpu::gemm_bf16(a.data(), T, K, w.tensor.data, DType::F16, nullptr, y.tensor.ptr<float>(), N, b0 * 64, std::min(N, b1 * 64));
+      });
+    } else {
+      cpu::parallel_for((N + 63) / 64, [&](int64_t b0, int64_t b1) {
+        table(step - 1)->gemm(x.tensor.ptr<float>(), T, K, w.tensor.data, DType::F16, nullptr, y.tensor.ptr<float>(), N,
+                              b0 * 64, std::min(N, b1 * 64));
+      });
+    }
+    benchmark::DoNotOptimize(y.tensor.data);
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * T * K * N * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// SigLIP attention (729 queries and keys, 16 heads of 72). Arg: 0 ref; 1..3 one query row at a time
+// (dot products + axpys) per ISA; 4..6 flash (packed K/V tiles, online softmax) per ISA.
+void BM_AttentionLadder(benchmark::State& state) {
+  const int64_t T = 729, H = 16, Dh = 72, step = state.range(0), isa_index = (step - 1) % 3;
+  if (step > 0 && !runs_here(isa_index)) {
+    state.SkipWithError("not supported on this CPU");
+    return;
+  }
+  OwnedTensor q = filled(DType::F32, {T, H, Dh}, 1.0f), k = filled(DType::F32, {T, H, Dh}, 1.0f);
+  OwnedTensor v = filled(DType::F32, {T, H, Dh}, 1.0f), o = OwnedTensor::empty(DType::F32, {T, H, Dh});
+  const float scale = 1.0f / std::sqrt(72.0f);
+  for (auto _ : state) {
+    if (step == 0) {
+      ref::attention(q.tensor, k.tensor, v.tensor, o.tensor, scale, ops::kNonCausal);
+    } else {
+      const cpu::IsaKernels* t = table(isa_index);
+      cpu::parallel_for(H, [&](int64_t h0, int64_t h1) {
+        for (int64_t h = h0; h < h1; ++h) {
+          const int64_t off = h * Dh, row = H * Dh;
+          if (step >= 4) {
+            t->attention(q.tensor.ptr<float>() + off, T, row, 1, Dh, k.tensor.ptr<float>() + off, v.tensor.ptr<float>() + off,
+                         row, T, Dh, scale, ops::kNonCausal, o.tensor.ptr<float>() + off, row, Dh);
+          } else {
+            for (int64_t i = 0; i < T; ++i)  // T = 1 calls take the row path
+              t->attention(q.tensor.ptr<float>() + i * row + off, 1, row, 1, Dh, k.tensor.ptr<float>() + off,
+                           v.tensor.ptr<float>() + off, row, T, Dh, scale, ops::kNonCausal,
+                           o.tensor.ptr<float>() + i * row + off, row, Dh);
+          }
+        }
+      });
+    }
+    benchmark::DoNotOptimize(o.tensor.data);
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(4.0 * T * T * H * Dh * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+BENCHMARK(BM_GemmLadder)->Name("ladder/gemm_729x1152x1152")->DenseRange(0, 4)->ArgName("step")
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+BENCHMARK(BM_AttentionLadder)->Name("ladder/attention_siglip")->DenseRange(0, 6)->ArgName("step")
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
 
 // Real shapes: SigLIP (T = 729 patches), OpenELM prefill (774 positions, layer 19), decode (T = 1).
 #define MODEL_MATMUL_SHAPES(B)                                                          \

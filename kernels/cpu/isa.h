@@ -12,12 +12,18 @@
 
 namespace tl::cpu {
 
+// Fills dst[r][k - k0] (row stride kb) with x[t0 + r][k] for r < rows, k0 <= k < k0 + kb.
+using GatherRows = void (*)(const void* ctx, int64_t t0, int64_t rows, int64_t k0, int64_t kb, float* dst);
+
 struct IsaKernels {
   const char* name;
   // y[t, n] = bias[n] + Σ_k x[t, k]·w[n, k] for t < T and n in [n_begin, n_end); w is [N, K] of dtype
   // `wt`, rows contiguous; bias may be null (then 0); y rows have stride N.
   void (*gemm)(const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
                int64_t N, int64_t n_begin, int64_t n_end);
+  // gemm with the rows of x produced by `gather` a strip at a time (patch embedding: no im2col buffer).
+  void (*gemm_gather)(GatherRows gather, const void* ctx, int64_t T, int64_t K, const void* w, DType wt,
+                      const float* bias, float* y, int64_t N, int64_t n_begin, int64_t n_end);
   // Σ a[i]·b[i]
   float (*dot)(const float* a, const float* b, int64_t n);
   // y[i] += a·x[i]

@@ -191,27 +191,43 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, f
   });
 }
 
+namespace {
+
+// Patch t of a [C, S, S] image as a row of C·p·p values in the weight's (c, ky, kx) order.
+struct PatchGather {
+  const float* pixels;
+  int64_t S, p, grid;
+  static void rows(const void* ctx, int64_t t0, int64_t n, int64_t k0, int64_t kb, float* dst) {
+    const PatchGather& g = *static_cast<const PatchGather*>(ctx);
+    const int64_t pp = g.p * g.p;
+    for (int64_t r = 0; r < n; ++r) {
+      const int64_t py = (t0 + r) / g.grid, px = (t0 + r) % g.grid;
+      for (int64_t k = k0; k < k0 + kb;) {  // one contiguous run of a patch row at a time
+        const int64_t c = k / pp, ky = (k % pp) / g.p, kx = k % g.p;
+        const int64_t run = std::min(g.p - kx, k0 + kb - k);
+        std::copy_n(g.pixels + (c * g.S + py * g.p + ky) * g.S + px * g.p + kx, run, dst + r * kb + (k - k0));
+        k += run;
+      }
+    }
+  }
+};
+
+}  // namespace
+
 void patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor& out) {
   if (g_reference) return ref::patch_embed(pixels, w, b, out);
   check_patch_embed(pixels, w, b, out);
-  // As a GEMM: gather each patch into a row of C·p·p values (the weight's [D, C, p, p] order), then
-  // out[P, D] = patches · w[D, C·p·p]ᵀ + b.
+  // A GEMM over patches, out[P, D] = patches · w[D, C·p·p]ᵀ + b, whose rows are gathered from the image
+  // a strip at a time inside the GEMM (no im2col buffer).
   const int64_t C = pixels.shape[0], S = pixels.shape[1], D = w.shape[0], p = w.shape[2];
   const int64_t grid = (S - p) / p + 1, P = grid * grid, K = C * p * p;
-  std::vector<float> patches(static_cast<size_t>(P * K));
-  cpu::parallel_for(P, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t py = i / grid, px = i % grid;
-      float* row = patches.data() + i * K;
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t ky = 0; ky < p; ++ky)
-          std::copy_n(pixels.ptr<float>() + (c * S + py * p + ky) * S + px * p, p, row + (c * p + ky) * p);
-    }
+  const PatchGather g{pixels.ptr<float>(), S, p, grid};
+  const std::vector<float> bias = vec_f32(b);
+  const int64_t blocks = (D + 63) / 64;
+  cpu::parallel_for(blocks, [&](int64_t b0, int64_t b1) {
+    cpu::isa().gemm_gather(&PatchGather::rows, &g, P, K, w.data, w.dtype, bias.data(), out.ptr<float>(), D, b0 * 64,
+                           std::min(D, b1 * 64));
   });
-  Tensor prow = Tensor::view(patches.data(), DType::F32, {P, K});
-  Tensor wmat = w.reshape({D, K});
-  Tensor bias = b.reshape({D});
-  matmul(prow, wmat, &bias, out);
 }
 
 void embed(const Tensor& table, const int* ids, int64_t n, Tensor& out) {

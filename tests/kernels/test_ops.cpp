@@ -74,6 +74,21 @@ TEST(Kernels, IsaGemmMatchesReferenceAllTablesDtypesAndTails) {
                   s.N, 0, s.N);
         EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6)
             << isa->name << " " << dtype_name(dt) << " T=" << s.T << " K=" << s.K << " N=" << s.N;
+        // The gathering variant (patch embedding's) computes the same from rows fetched a strip at a time.
+        OwnedTensor viag = OwnedTensor::empty(DType::F32, {s.T, s.N});
+        struct Rows {
+          const float* x;
+          int64_t K;
+          static void fetch(const void* c, int64_t t0, int64_t n, int64_t k0, int64_t kb, float* dst) {
+            const Rows& r = *static_cast<const Rows*>(c);
+            for (int64_t i = 0; i < n; ++i) std::copy_n(r.x + (t0 + i) * r.K + k0, kb, dst + i * kb);
+          }
+        } rows{x.tensor.ptr<float>(), s.K};
+        if (s.T >= 4) {
+          isa->gemm_gather(&Rows::fetch, &rows, s.T, s.K, w.tensor.data, dt, b.tensor.ptr<float>(), viag.tensor.ptr<float>(),
+                           s.N, 0, s.N);
+          EXPECT_EQ(max_rel(viag.tensor, got.tensor), 0.0) << isa->name << " gather";
+        }
         // A column sub-range writes only its columns.
         std::vector<float> before(got.tensor.ptr<float>(), got.tensor.ptr<float>() + s.T * s.N);
         if (s.N > 3) {
