@@ -7,6 +7,8 @@
 #   make run      download the real checkpoint (1.78 GB, once) and ask it about an image
 #                 (IMAGE=path-or-URL PROMPT="..." to change them)
 #   make deps     install the Debian packages the build needs (prints the apt-get line if not root)
+#   make test-sanitize   build and run every test with AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz     build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (default 60)
 #   make clean    remove build/
 #
 # Variables: BUILD=dir, JOBS=n, CMAKE_FLAGS="-DTINYLLAVA_CUDA=OFF ...", DEMO_DIR=dir.
@@ -20,8 +22,11 @@ HF_URL      ?= https://huggingface.co/jiajunlong/TinyLLaVA-OpenELM-450M-SigLIP-0
 IMAGE       ?= tests/fixtures/images/demo.png
 PROMPT      ?= What are these?
 DEB_PACKAGES := cmake make g++ libeigen3-dev libstb-dev libgtest-dev libbenchmark-dev
+SHELL := /bin/bash
 
-.PHONY: all build configure test bench demo run model deps clean
+.PHONY: all build configure test bench demo run model deps clean test-sanitize fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := json safetensors config sentencepiece tokenizer image npy
 
 all: build
 
@@ -83,5 +88,29 @@ deps:
 	  exit 1; \
 	fi
 
+# The whole test suite under ASan + UBSan (CPU only; a separate build tree).
+test-sanitize: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYLLAVA_SANITIZE=ON -DTINYLLAVA_CUDA=OFF -DTINYLLAVA_BENCH=OFF
+	cmake --build build-asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir build-asan --output-on-failure --no-tests=error -j $(JOBS)
+
+# libFuzzer: each target runs FUZZ_SECONDS on its committed seeds (tests/fuzz/corpus/<target>), growing
+# a working corpus in build-fuzz/corpus/<target>; crashes land in build-fuzz/artifacts/.
+fuzz:
+	@command -v clang++ >/dev/null || { echo "fuzz: needs clang and libFuzzer: apt-get install -y clang libclang-rt-dev"; exit 1; }
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYLLAVA_FUZZ=ON \
+	  -DTINYLLAVA_TESTS=OFF -DTINYLLAVA_BENCH=OFF -DTINYLLAVA_CUDA=OFF
+	cmake --build build-fuzz -j $(JOBS)
+	@mkdir -p build-fuzz/artifacts
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t; \
+	  echo "== fuzz_$$t ($(FUZZ_SECONDS) s)"; \
+	  build-fuzz/tests/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	    -print_final_stats=1 -artifact_prefix=build-fuzz/artifacts/$$t- \
+	    build-fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY|Done" ; \
+	  status=$${PIPESTATUS[0]}; [ "$$status" = 0 ] || { echo "fuzz_$$t FAILED (see build-fuzz/artifacts)"; exit 1; }; \
+	done
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan build-fuzz

@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/threads.h"
@@ -114,8 +115,7 @@ const cpu::IsaKernels* table(int64_t i) {
   return t[i];
 }
 bool runs_here(int64_t i) {
-  return i == 0 || (i == 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ||
-         (i == 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw"));
+  return i == 0 || (i == 1 && cpu::cpu_features().has_avx2_fma_f16c()) || (i == 2 && cpu::cpu_features().has_avx512());
 }
 
 // SigLIP's q/k/v/o projection, 729 × 1152 → 1152, F16 weights. Arg: 0 ref, 1..3 generic/AVX2/AVX-512,

@@ -73,9 +73,10 @@ class Fields {
     if (!v->is_integer() || v->as_int() < INT32_MIN || v->as_int() > INT32_MAX) bad(key, "an integer", *v);
     return static_cast<int>(v->as_int());
   }
-  int positive(const char* key, int def) const {
+  // A positive integer no larger than `max` (bounds keep every derived size far from overflow).
+  int positive(const char* key, int def, int max) const {
     int x = integer(key, def);
-    if (x <= 0) fail_input("%s: expected a positive integer, got %d", name(key).c_str(), x);
+    if (x <= 0 || x > max) fail_input("%s: expected a positive integer at most %d, got %d", name(key).c_str(), max, x);
     return x;
   }
   double number(const char* key, double def) const {
@@ -138,13 +139,13 @@ VisionConfig parse_vision(const Fields& f) {
   std::string type = f.string("model_type", "siglip_vision_model");
   if (type != "siglip_vision_model")
     fail_input("%s: unsupported vision tower \"%s\" (expected siglip_vision_model)", f.name("model_type").c_str(), type.c_str());
-  c.hidden_size = f.positive("hidden_size", c.hidden_size);
-  c.intermediate_size = f.positive("intermediate_size", c.intermediate_size);
-  c.num_hidden_layers = f.positive("num_hidden_layers", c.num_hidden_layers);
-  c.num_attention_heads = f.positive("num_attention_heads", c.num_attention_heads);
-  c.num_channels = f.positive("num_channels", c.num_channels);
-  c.image_size = f.positive("image_size", c.image_size);
-  c.patch_size = f.positive("patch_size", c.patch_size);
+  c.hidden_size = f.positive("hidden_size", c.hidden_size, 1 << 16);
+  c.intermediate_size = f.positive("intermediate_size", c.intermediate_size, 1 << 18);
+  c.num_hidden_layers = f.positive("num_hidden_layers", c.num_hidden_layers, 1024);
+  c.num_attention_heads = f.positive("num_attention_heads", c.num_attention_heads, 1 << 16);
+  c.num_channels = f.positive("num_channels", c.num_channels, 64);
+  c.image_size = f.positive("image_size", c.image_size, 16384);
+  c.patch_size = f.positive("patch_size", c.patch_size, 16384);
   c.layer_norm_eps = static_cast<float>(f.number("layer_norm_eps", c.layer_norm_eps));
   c.hidden_act = f.one_of("hidden_act", c.hidden_act, {"gelu_pytorch_tanh"});
   if (c.hidden_size % c.num_attention_heads != 0)
@@ -176,8 +177,9 @@ void derive_text_layers(TextConfig& c, const Fields& f) {
   c.layers.resize(L);
   for (int l = 0; l < L; ++l) {
     TextLayerConfig& y = c.layers[l];
-    if (!(qkv[l] > 0) || !(ffn[l] > 0) || qkv[l] * c.model_dim > 1e9 || ffn[l] * c.model_dim > 1e9)
-      fail_input("%s: layer %d multiplier out of range", f.name("qkv_multipliers").c_str(), l);
+    // Width limits keep (H + 2·Hkv)·Dh and 2F far inside an int.
+    if (!(qkv[l] > 0) || !(ffn[l] > 0) || qkv[l] * c.model_dim > (1 << 20) || ffn[l] * c.model_dim > (1 << 20))
+      fail_input("%s: layer %d: multiplier gives a width outside (0, 1048576]", f.name("qkv_multipliers").c_str(), l);
     int q_dim = make_divisible(c.model_dim * qkv[l], c.head_dim * c.num_gqa_groups);
     y.num_query_heads = q_dim / c.head_dim;
     y.num_kv_heads = y.num_query_heads / c.num_gqa_groups;
@@ -208,24 +210,23 @@ TextConfig parse_text(const Fields& f) {
   std::string type = f.string("model_type", "openelm");
   if (type != "openelm")
     fail_input("%s: unsupported language model \"%s\" (expected openelm)", f.name("model_type").c_str(), type.c_str());
-  c.vocab_size = f.positive("vocab_size", c.vocab_size);
-  c.max_context_length = f.positive("max_context_length", c.max_context_length);
-  c.num_transformer_layers = f.positive("num_transformer_layers", c.num_transformer_layers);
-  c.model_dim = f.positive("model_dim", c.model_dim);
-  c.head_dim = f.positive("head_dim", c.head_dim);
-  c.num_gqa_groups = f.positive("num_gqa_groups", c.num_gqa_groups);
-  c.ffn_dim_divisor = f.positive("ffn_dim_divisor", c.ffn_dim_divisor);
+  c.vocab_size = f.positive("vocab_size", c.vocab_size, 1 << 24);
+  c.max_context_length = f.positive("max_context_length", c.max_context_length, 1 << 20);
+  c.num_transformer_layers = f.positive("num_transformer_layers", c.num_transformer_layers, 1024);
+  c.model_dim = f.positive("model_dim", c.model_dim, 1 << 16);
+  c.head_dim = f.positive("head_dim", c.head_dim, 4096);
+  c.num_gqa_groups = f.positive("num_gqa_groups", c.num_gqa_groups, 1 << 12);
+  c.ffn_dim_divisor = f.positive("ffn_dim_divisor", c.ffn_dim_divisor, 1 << 16);
   c.ffn_with_glu = f.boolean("ffn_with_glu", c.ffn_with_glu);
   c.normalize_qk_projections = f.boolean("normalize_qk_projections", c.normalize_qk_projections);
   c.share_input_output_layers = f.boolean("share_input_output_layers", c.share_input_output_layers);
   c.activation_fn_name = f.one_of("activation_fn_name", c.activation_fn_name, {"swish", "silu"});
   c.normalization_layer_name = f.one_of("normalization_layer_name", c.normalization_layer_name, {"rms_norm"});
   c.rope_freq_constant = f.number("rope_freq_constant", c.rope_freq_constant);
-  c.rope_max_length = f.positive("rope_max_length", c.rope_max_length);
+  c.rope_max_length = f.positive("rope_max_length", c.rope_max_length, 1 << 24);
   c.bos_token_id = f.integer("bos_token_id", c.bos_token_id);
   c.eos_token_id = f.integer("eos_token_id", c.eos_token_id);
   if (c.head_dim % 2) fail_input("%s: expected an even head dimension for RoPE, got %d", f.name("head_dim").c_str(), c.head_dim);
-  if (c.num_transformer_layers > 1024) fail_input("%s: %d layers (expected at most 1024)", f.name("num_transformer_layers").c_str(), c.num_transformer_layers);
   if (!(c.rope_freq_constant > 0)) fail_input("%s: expected a positive number", f.name("rope_freq_constant").c_str());
   derive_text_layers(c, f);
   return c;
@@ -253,7 +254,7 @@ VlmConfig parse_config(const json::Value& root, const std::string& source) {
   c.image_aspect_ratio = top.one_of("image_aspect_ratio", c.image_aspect_ratio, {"square", "pad"});
   c.vision_feature_layer = top.integer("vision_feature_layer", c.vision_feature_layer);
   c.pad_token_id = top.integer("pad_token_id", c.pad_token_id);
-  c.tokenizer_model_max_length = top.positive("tokenizer_model_max_length", c.tokenizer_model_max_length);
+  c.tokenizer_model_max_length = top.positive("tokenizer_model_max_length", c.tokenizer_model_max_length, 1 << 24);
 
   int L = c.vision.num_hidden_layers;
   if (c.vision_feature_layer < -(L + 1) || c.vision_feature_layer > L)

@@ -19,6 +19,67 @@ struct StbFree {
   void operator()(void* p) const { stbi_image_free(p); }
 };
 
+// stb_image (Debian's 2022 copy) builds each JPEG Huffman table with a 257-entry size list without
+// checking that the 16 code-length counts sum to at most 256: a crafted DHT segment writes past it
+// (found by tests/fuzz/fuzz_image). Walk the JPEG's marker segments first and refuse such a table.
+// Entropy-coded data after SOS is skipped up to the next marker, so progressive files' later DHT
+// segments are checked too.
+void check_jpeg_huffman_tables(const uint8_t* d, size_t n, const char* src) {
+  // stb_image takes any run of 0xFF followed by 0xD8 as the start of a JPEG.
+  size_t i = 0;
+  while (i < n && d[i] == 0xFF) ++i;
+  if (i == 0 || i >= n || d[i] != 0xD8) return;  // not a JPEG
+  ++i;
+  while (i + 1 < n) {
+    if (d[i] != 0xFF) {  // entropy-coded data: find the next real marker
+      ++i;
+      continue;
+    }
+    const uint8_t m = d[i + 1];
+    if (m == 0xFF || m == 0x00 || (m >= 0xD0 && m <= 0xD8) || m == 0x01) {  // fill, stuffing, RSTn, SOI, TEM
+      i += m == 0xFF ? 1 : 2;
+      continue;
+    }
+    if (m == 0xD9) return;  // EOI
+    if (i + 4 > n) return;  // truncated: stb_image reports it
+    const size_t len = (static_cast<size_t>(d[i + 2]) << 8) | d[i + 3];
+    if (m == 0xC4) {
+      // As stb_image reads it: tables while the declared length lasts, each 17 bytes of header read
+      // whole even past the segment's end, and bytes past the end of the file read as 0.
+      int64_t remaining = static_cast<int64_t>(len) - 2;
+      for (size_t t = i + 4; remaining > 0 && t < n;) {
+        size_t symbols = 0;
+        for (size_t k = t + 1; k <= t + 16 && k < n; ++k) symbols += d[k];
+        if (symbols > 256)
+          fail_input("%s: cannot decode image (corrupt JPEG Huffman table: %zu codes, expected at most 256)", src, symbols);
+        remaining -= 17 + static_cast<int64_t>(symbols);
+        t += 17 + symbols;
+      }
+    }
+    i += 2 + len;
+  }
+}
+
+// stb_image's PNM header reader accumulates width, height and maximum value in an int without an
+// overflow check (signed overflow: undefined behaviour; found by tests/fuzz/fuzz_image). Read the
+// header the way it does and refuse numbers of more than 9 digits, far beyond any valid image.
+void check_pnm_header(const uint8_t* d, size_t n, const char* src) {
+  if (n < 2 || d[0] != 'P' || (d[1] != '5' && d[1] != '6')) return;
+  size_t i = 2;
+  auto at = [&](size_t k) -> int { return k < n ? d[k] : -1; };
+  auto space = [](int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+  for (int field = 0; field < 3; ++field) {
+    for (;;) {  // whitespace and '#' comments, as stbi__pnm_skip_whitespace
+      while (space(at(i))) ++i;
+      if (at(i) != '#') break;
+      while (at(i) >= 0 && at(i) != '\n' && at(i) != '\r') ++i;
+    }
+    size_t digits = 0;
+    while (at(i) >= '0' && at(i) <= '9') ++i, ++digits;
+    if (digits > 9) fail_input("%s: cannot decode image (PNM header number of %zu digits)", src, digits);
+  }
+}
+
 }  // namespace
 
 ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source) {
@@ -26,6 +87,8 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
   if (size == 0) fail_input("%s: empty file (expected a JPEG, PNG, BMP, GIF or PNM image)", src);
   if (size > static_cast<size_t>(INT32_MAX)) fail_input("%s: file too large (%zu bytes)", src, size);
   const int len = static_cast<int>(size);
+  check_jpeg_huffman_tables(data, size, src);
+  check_pnm_header(data, size, src);
   int w = 0, h = 0, channels = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &channels))
     fail_input("%s: cannot decode image (%s; expected JPEG, PNG, BMP, GIF or PNM)", src, stbi_failure_reason());
@@ -72,21 +135,6 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
 ImageU8 load_image(const std::string& path) {
   MappedFile f(path);
   return decode_image(f.data(), f.size(), path);
-}
-
-ImageU8 pad_to_square(const ImageU8& im, uint8_t fill) {
-  if (im.width == im.height) return im;
-  const int side = std::max(im.width, im.height);
-  ImageU8 out;
-  out.width = out.height = side;
-  out.rgb.assign(static_cast<size_t>(side) * side * 3, fill);
-  // expand2square pastes at (0, (w - h) // 2) for wide images, ((h - w) // 2, 0) for tall ones.
-  const int x0 = im.width < side ? (side - im.width) / 2 : 0;
-  const int y0 = im.height < side ? (side - im.height) / 2 : 0;
-  for (int y = 0; y < im.height; ++y)
-    std::copy_n(&im.rgb[static_cast<size_t>(y) * im.width * 3], im.width * 3,
-                &out.rgb[(static_cast<size_t>(y + y0) * side + x0) * 3]);
-  return out;
 }
 
 namespace {
@@ -150,54 +198,103 @@ uint8_t clip8(int32_t acc) {
 
 }  // namespace
 
-ImageU8 resize_bicubic(const ImageU8& im, int out_w, int out_h) {
-  TL_CHECK(out_w > 0 && out_h > 0 && im.width > 0 && im.height > 0);
-  if (out_w == im.width && out_h == im.height) return im;  // Pillow returns a copy
-  const Coeffs vert = precompute(im.height, out_h);
-  // Only the input rows the vertical pass reads go through the horizontal pass (Pillow's ybox).
+namespace {
+
+// An image placed on a larger canvas filled with one grey level (expand2square without allocating
+// the canvas): canvas pixel (x, y) is im(x - x0, y - y0) inside the image, else `fill`.
+struct Canvas {
+  const ImageU8& im;
+  int width, height, x0, y0;
+  uint8_t fill;
+  bool row_in_image(int y) const { return y >= y0 && y < y0 + im.height; }
+};
+
+// Pillow's two-pass resize of a canvas (see resize_bicubic). Rows of pure padding take a shortcut:
+// their horizontal pass is the same for every such row, so it is computed once.
+ImageU8 resize_canvas(const Canvas& cv, int out_w, int out_h) {
+  if (out_w == cv.width && out_h == cv.height && cv.width == cv.im.width && cv.height == cv.im.height) return cv.im;
+  const Coeffs vert = precompute(cv.height, out_h);
+  // Only the canvas rows the vertical pass reads go through the horizontal pass (Pillow's ybox).
   const int y_first = vert.first[0];
   const int y_last = vert.first[out_h - 1] + vert.count[out_h - 1];
+  const bool horizontal = out_w != cv.width;
+  const Coeffs hor = horizontal ? precompute(cv.width, out_w) : Coeffs{};
+  const int mid_w = horizontal ? out_w : cv.width;
+  const size_t mid_stride = static_cast<size_t>(mid_w) * 3;
 
-  ImageU8 tmp;
-  const ImageU8* src = &im;
-  int row_offset = 0;  // input row of src's first row
-  if (out_w != im.width) {
-    const Coeffs hor = precompute(im.width, out_w);
-    tmp.width = out_w;
-    tmp.height = y_last - y_first;
-    tmp.rgb.resize(static_cast<size_t>(tmp.width) * tmp.height * 3);
-    for (int y = 0; y < tmp.height; ++y) {
-      const uint8_t* in = &im.rgb[static_cast<size_t>(y + y_first) * im.width * 3];
-      uint8_t* out = &tmp.rgb[static_cast<size_t>(y) * out_w * 3];
-      for (int xx = 0; xx < out_w; ++xx) {
-        const int32_t* k = &hor.k[static_cast<size_t>(xx) * hor.ksize];
-        for (int c = 0; c < 3; ++c) {
-          int32_t acc = 1 << (kPrecisionBits - 1);
-          for (int x = 0; x < hor.count[xx]; ++x) acc += in[(hor.first[xx] + x) * 3 + c] * k[x];
-          out[xx * 3 + c] = clip8(acc);
-        }
+  // One canvas row, horizontally resampled (or copied) into `out`.
+  auto row_pass = [&](int y, uint8_t* out) {
+    const bool inside = cv.row_in_image(y);
+    const uint8_t* src = inside ? &cv.im.rgb[static_cast<size_t>(y - cv.y0) * cv.im.width * 3] : nullptr;
+    auto px = [&](int x, int c) -> int32_t {
+      return inside && x >= cv.x0 && x < cv.x0 + cv.im.width ? src[(x - cv.x0) * 3 + c] : cv.fill;
+    };
+    if (!horizontal) {
+      for (int x = 0; x < mid_w; ++x)
+        for (int c = 0; c < 3; ++c) out[x * 3 + c] = static_cast<uint8_t>(px(x, c));
+      return;
+    }
+    for (int xx = 0; xx < out_w; ++xx) {
+      const int32_t* k = &hor.k[static_cast<size_t>(xx) * hor.ksize];
+      for (int c = 0; c < 3; ++c) {
+        int32_t acc = 1 << (kPrecisionBits - 1);
+        for (int x = 0; x < hor.count[xx]; ++x) acc += px(hor.first[xx] + x, c) * k[x];
+        out[xx * 3 + c] = clip8(acc);
       }
     }
-    src = &tmp;
-    row_offset = y_first;
+  };
+
+  ImageU8 mid;
+  mid.width = mid_w;
+  mid.height = y_last - y_first;
+  mid.rgb.resize(mid_stride * mid.height);
+  std::vector<uint8_t> fill_row;
+  for (int y = y_first; y < y_last; ++y) {
+    uint8_t* out = &mid.rgb[static_cast<size_t>(y - y_first) * mid_stride];
+    if (cv.row_in_image(y)) {
+      row_pass(y, out);
+      continue;
+    }
+    if (fill_row.empty()) {
+      fill_row.resize(mid_stride);
+      row_pass(y, fill_row.data());
+    }
+    std::copy(fill_row.begin(), fill_row.end(), out);
   }
-  if (out_h == im.height) return *src;
+  if (out_h == cv.height) return mid;
 
   ImageU8 out;
-  out.width = src->width;
+  out.width = mid_w;
   out.height = out_h;
-  out.rgb.resize(static_cast<size_t>(out.width) * out_h * 3);
-  const size_t stride = static_cast<size_t>(src->width) * 3;
+  out.rgb.resize(mid_stride * out_h);
   for (int yy = 0; yy < out_h; ++yy) {
     const int32_t* k = &vert.k[static_cast<size_t>(yy) * vert.ksize];
-    const int y0 = vert.first[yy] - row_offset;
-    for (size_t i = 0; i < stride; ++i) {
+    const int y0 = vert.first[yy] - y_first;
+    for (size_t i = 0; i < mid_stride; ++i) {
       int32_t acc = 1 << (kPrecisionBits - 1);
-      for (int y = 0; y < vert.count[yy]; ++y) acc += src->rgb[(y0 + y) * stride + i] * k[y];
-      out.rgb[yy * stride + i] = clip8(acc);
+      for (int y = 0; y < vert.count[yy]; ++y) acc += mid.rgb[(y0 + y) * mid_stride + i] * k[y];
+      out.rgb[yy * mid_stride + i] = clip8(acc);
     }
   }
   return out;
+}
+
+// expand2square's placement: centred along the short side, (w - h) // 2 or (h - w) // 2.
+Canvas square_canvas(const ImageU8& im, uint8_t fill) {
+  const int side = std::max(im.width, im.height);
+  return Canvas{im, side, side, (side - im.width) / 2, (side - im.height) / 2, fill};
+}
+
+}  // namespace
+
+ImageU8 pad_to_square(const ImageU8& im, uint8_t fill) {
+  const Canvas cv = square_canvas(im, fill);
+  return resize_canvas(cv, cv.width, cv.height);
+}
+
+ImageU8 resize_bicubic(const ImageU8& im, int out_w, int out_h) {
+  TL_CHECK(out_w > 0 && out_h > 0 && im.width > 0 && im.height > 0);
+  return resize_canvas(Canvas{im, im.width, im.height, 0, 0, 0}, out_w, out_h);
 }
 
 float normalize_level(uint8_t u8) {
@@ -207,7 +304,8 @@ float normalize_level(uint8_t u8) {
 
 OwnedTensor preprocess_image(const ImageU8& im, const VlmConfig& config) {
   const int S = config.vision.image_size;
-  ImageU8 sized = resize_bicubic(config.image_aspect_ratio == "pad" ? pad_to_square(im) : im, S, S);
+  // 'pad' resizes the image on its square canvas without building the canvas (which could be 16384²).
+  ImageU8 sized = config.image_aspect_ratio == "pad" ? resize_canvas(square_canvas(im, 127), S, S) : resize_bicubic(im, S, S);
   OwnedTensor t = OwnedTensor::empty(DType::F32, {3, S, S});
   float lut[256];
   for (int v = 0; v < 256; ++v) lut[v] = normalize_level(static_cast<uint8_t>(v));

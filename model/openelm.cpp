@@ -29,9 +29,7 @@ size_t KvCache::bytes() const {
 }
 
 OpenElm::OpenElm(const OpenElmWeights& weights, const TextConfig& config)
-    : w_(weights), c_(config),
-      rope_(ops::RopeTable::make(config.head_dim, config.rope_freq_constant,
-                                 std::max<int64_t>(config.rope_max_length, config.max_context_length))) {}
+    : w_(weights), c_(config) {}
 
 void OpenElm::embed(const int* ids, int64_t n, Tensor& out) const { ops::embed(w_.token_embeddings, ids, n, out); }
 
@@ -43,6 +41,7 @@ void OpenElm::forward(const Tensor& x, KvCache& cache, Tensor& logits, bool all_
                                         static_cast<long long>(pos0), static_cast<long long>(T),
                                         static_cast<long long>(cache.capacity));
   const int64_t out_rows = all_positions ? T : 1;
+  if (rope_.positions < S) rope_ = ops::RopeTable::make(c_.head_dim, c_.rope_freq_constant, cache.capacity);
   TL_CHECK(logits.dtype == DType::F32 && logits.numel() == out_rows * V);
 
   int64_t max_qkv = 0, max_q = 0, max_ffn = 0;

@@ -43,7 +43,7 @@ class OpenElm {
  private:
   const OpenElmWeights& w_;
   const TextConfig& c_;
-  ops::RopeTable rope_;
+  ops::RopeTable rope_;  // grown to the positions in use (never past max_context_length)
   Arena arena_;  // activations, grown to the largest T seen; decode steps allocate nothing
 };
 

@@ -13,6 +13,8 @@
 // Compiled only into AVX-512 builds of this file; gemm_bf16_available() says whether this CPU has it.
 #include "kernels/cpu/gemm_bf16.h"
 
+#include "kernels/cpu/cpu_features.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -110,9 +112,8 @@ void micro_tail(int mr, const uint32_t* a, int64_t kp, const uint32_t* bp, int64
 }  // namespace
 
 bool gemm_bf16_available() {
-  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bf16");
-  return ok;
+  const CpuFeatures& f = cpu_features();
+  return f.has_avx512() && f.avx512_bf16;
 }
 
 int64_t bf16_pairs(int64_t K) { return (K + 1) / 2; }

@@ -1,6 +1,8 @@
 // kernels/cpu/isa.cpp — choose the best compiled kernel table this CPU supports (see isa.h).
 #include "kernels/cpu/isa.h"
 
+#include "kernels/cpu/cpu_features.h"
+
 #include <cstdlib>
 #include <cstring>
 
@@ -20,12 +22,10 @@ const IsaKernels* choose() {
     }
     return want < 0 || have <= want;
   };
-  __builtin_cpu_init();
-  if (allowed("avx512") && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
+  const CpuFeatures& f = cpu_features();
+  if (allowed("avx512") && f.has_avx512())
     if (const IsaKernels* k = isa_avx512()) return k;
-  if (allowed("avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-      __builtin_cpu_supports("f16c"))
+  if (allowed("avx2") && f.has_avx2_fma_f16c())
     if (const IsaKernels* k = isa_avx2()) return k;
   return isa_generic();
 }

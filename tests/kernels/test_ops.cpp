@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/ops.h"
 #include "kernels/ref/ref.h"
@@ -47,10 +48,8 @@ double max_rel(const Tensor& got, const Tensor& want) {
 
 std::vector<const cpu::IsaKernels*> isa_tables() {
   std::vector<const cpu::IsaKernels*> v = {cpu::isa_generic()};
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v.push_back(cpu::isa_avx2());
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
-    v.push_back(cpu::isa_avx512());
+  if (cpu::cpu_features().has_avx2_fma_f16c()) v.push_back(cpu::isa_avx2());
+  if (cpu::cpu_features().has_avx512()) v.push_back(cpu::isa_avx512());
   return v;
 }
 

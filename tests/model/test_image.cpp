@@ -111,6 +111,55 @@ TEST(Image, JpegDecodeVersusLibjpegIsMeasured) {
   }
 }
 
+// Inputs the image fuzzer (tests/fuzz/fuzz_image) found, kept as regressions: JPEG Huffman tables
+// that overflow stb_image's size list, a PNM header number that overflows its int, a GIF whose 'pad'
+// canvas would be 11008² pixels. Each must be refused cleanly or preprocessed, never crash (the
+// sanitizer build, `make test-sanitize`, would report any out-of-bounds access).
+TEST(Image, FuzzerRegressions) {
+  const std::string dir = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fuzz/regressions/";
+  VlmConfig pad;
+  pad.vision.image_size = 30;
+  pad.image_aspect_ratio = "pad";
+  struct Case {
+    const char* file;
+    const char* error;  // nullptr: must decode
+  };
+  const Case cases[] = {{"jpeg_dht_counts_over_256.jpg", "corrupt JPEG Huffman table"},
+                        {"jpeg_dht_overflow_1.jpg", "corrupt JPEG Huffman table"},
+                        {"jpeg_dht_overflow_2.jpg", "corrupt JPEG Huffman table"},
+                        {"jpeg_dht_overflow_3.jpg", "corrupt JPEG Huffman table"},
+                        {"pnm_header_number_overflow.ppm", "PNM header number"},
+                        {"gif_11008x57_pad_canvas.gif", nullptr}};
+  for (const Case& c : cases) {
+    try {
+      ImageU8 im = load_image(dir + c.file);
+      OwnedTensor px = preprocess_image(im, pad);
+      EXPECT_EQ(c.error, nullptr) << c.file << " decoded, expected: " << c.error;
+      EXPECT_TRUE(px.tensor.has_shape({3, 30, 30}));
+    } catch (const Error& e) {
+      ASSERT_NE(c.error, nullptr) << c.file << ": " << e.what();
+      EXPECT_NE(std::string(e.what()).find(c.error), std::string::npos) << c.file << ": " << e.what();
+    }
+  }
+}
+
+TEST(Image, PadResizeNeverBuildsTheCanvas) {
+  // A 4000 x 1 strip: padded to 4000², resized to 30². Same result as padding explicitly.
+  ImageU8 strip;
+  strip.width = 4000;
+  strip.height = 1;
+  strip.rgb.resize(4000 * 3);
+  for (size_t i = 0; i < strip.rgb.size(); ++i) strip.rgb[i] = static_cast<uint8_t>(i * 7);
+  VlmConfig pad;
+  pad.vision.image_size = 30;
+  pad.image_aspect_ratio = "pad";
+  OwnedTensor direct = preprocess_image(strip, pad);
+  ImageU8 explicit_canvas = resize_bicubic(pad_to_square(strip), 30, 30);
+  for (int64_t i = 0; i < 30 * 30; ++i)
+    for (int c = 0; c < 3; ++c)
+      ASSERT_EQ(direct.tensor.ptr<float>()[c * 900 + i], normalize_level(explicit_canvas.rgb[i * 3 + c]));
+}
+
 TEST(Image, BadImagesAreRefusedWithTheFileNamed) {
   tl::test::ScratchDir dir;
   auto refused = [&](const std::string& bytes, const std::string& fragment) {

@@ -10,6 +10,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "tensor/dtype.h"
 
 using namespace tl;
@@ -158,7 +159,7 @@ TEST(F16, RandomFloatsMatchNearestValueOracle) {
 }
 
 TEST(F16, RandomFloatsMatchF16CInstruction) {
-  if (!__builtin_cpu_supports("f16c")) GTEST_SKIP() << "this CPU has no F16C instruction";
+  if (!tl::cpu::cpu_features().f16c) GTEST_SKIP() << "this CPU has no F16C instruction";
   std::mt19937 rng(11);
   std::uniform_int_distribution<uint32_t> any;
   for (int i = 0; i < 2000000; ++i) {
