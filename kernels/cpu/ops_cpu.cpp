@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/check.h"
+#include "kernels/rows.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/threads.h"
@@ -80,17 +81,7 @@ void layernorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Ten
   const int64_t D = x.shape[x.ndim - 1];
   const std::vector<float> wv = vec_f32(w), bv = vec_f32(b);
   cpu::parallel_for(x.numel() / D, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* xr = x.ptr<float>() + r * D;
-      float* yr = y.ptr<float>() + r * D;
-      double mean = 0, var = 0;
-      for (int64_t i = 0; i < D; ++i) mean += xr[i];
-      mean /= D;
-      for (int64_t i = 0; i < D; ++i) var += (xr[i] - mean) * (xr[i] - mean);
-      const float m = static_cast<float>(mean);
-      const float rstd = 1.0f / std::sqrt(static_cast<float>(var / D) + eps);
-      for (int64_t i = 0; i < D; ++i) yr[i] = (xr[i] - m) * rstd * wv[i] + bv[i];
-    }
+    for (int64_t r = r0; r < r1; ++r) layernorm_row(x.ptr<float>() + r * D, wv.data(), bv.data(), D, eps, y.ptr<float>() + r * D);
   });
 }
 
@@ -100,17 +91,7 @@ void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
   const int64_t D = x.shape[x.ndim - 1];
   const std::vector<float> wv = vec_f32(w);
   cpu::parallel_for(x.numel() / D, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const float* xr = x.ptr<float>() + r * D;
-      float* yr = y.ptr<float>() + r * D;
-      double ss = 0;
-      for (int64_t i = 0; i < D; ++i) ss += static_cast<double>(xr[i]) * xr[i];
-      const float rs = 1.0f / std::sqrt(static_cast<float>(ss / D) + eps);
-      for (int64_t i = 0; i < D; ++i) {
-        float normed = xr[i] * rs;
-        yr[i] = normed * wv[i];
-      }
-    }
+    for (int64_t r = r0; r < r1; ++r) rmsnorm_row(x.ptr<float>() + r * D, wv.data(), D, eps, y.ptr<float>() + r * D);
   }, 8);
 }
 

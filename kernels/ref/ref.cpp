@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/check.h"
+#include "kernels/rows.h"
 
 namespace tl::ref {
 
@@ -41,36 +42,15 @@ void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
 void layernorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y) {
   check_rowwise("layernorm", x, y, &w, &b);
   const int64_t D = x.shape[x.ndim - 1], rows = x.numel() / D;
-  std::vector<float> wv = row_f32(w, 0, D), bv = row_f32(b, 0, D);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x.ptr<float>() + r * D;
-    float* yr = y.ptr<float>() + r * D;
-    double mean = 0, var = 0;
-    for (int64_t i = 0; i < D; ++i) mean += xr[i];
-    mean /= D;
-    for (int64_t i = 0; i < D; ++i) var += (xr[i] - mean) * (xr[i] - mean);
-    var /= D;
-    const float m = static_cast<float>(mean);
-    const float rstd = 1.0f / std::sqrt(static_cast<float>(var) + eps);
-    for (int64_t i = 0; i < D; ++i) yr[i] = (xr[i] - m) * rstd * wv[i] + bv[i];
-  }
+  const std::vector<float> wv = row_f32(w, 0, D), bv = row_f32(b, 0, D);
+  for (int64_t r = 0; r < rows; ++r) layernorm_row(x.ptr<float>() + r * D, wv.data(), bv.data(), D, eps, y.ptr<float>() + r * D);
 }
 
 void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
   check_rowwise("rmsnorm", x, y, &w, nullptr);
   const int64_t D = x.shape[x.ndim - 1], rows = x.numel() / D;
-  std::vector<float> wv = row_f32(w, 0, D);
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x.ptr<float>() + r * D;
-    float* yr = y.ptr<float>() + r * D;
-    double ss = 0;
-    for (int64_t i = 0; i < D; ++i) ss += static_cast<double>(xr[i]) * xr[i];
-    const float rs = 1.0f / std::sqrt(static_cast<float>(ss / D) + eps);
-    for (int64_t i = 0; i < D; ++i) {
-      float normed = xr[i] * rs;  // OpenELMRMSNorm: _norm(x.float()).type_as(x), then * weight
-      yr[i] = normed * wv[i];
-    }
-  }
+  const std::vector<float> wv = row_f32(w, 0, D);
+  for (int64_t r = 0; r < rows; ++r) rmsnorm_row(x.ptr<float>() + r * D, wv.data(), D, eps, y.ptr<float>() + r * D);
 }
 
 void gelu_tanh(Tensor& x) {

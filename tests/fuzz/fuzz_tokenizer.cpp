@@ -6,6 +6,7 @@
 
 #include "fuzz_common.h"
 #include "tokenizer/chat.h"
+#include "utf8_check.h"
 #include "tokenizer/tokenizer.h"
 
 namespace {
@@ -39,19 +40,6 @@ bool strict_utf8(std::string_view s) {
   return true;
 }
 
-// Structurally complete UTF-8 sequences (what the streaming decoder must never split).
-bool valid_utf8(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = s[i];
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    i += n;
-  }
-  return true;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -70,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string streamed;
     for (int id : raw) {
       std::string part = d.push(id);
-      if (!valid_utf8(part)) __builtin_trap();
+      if (!tl::test::complete_utf8(part)) __builtin_trap();
       streamed += part;
     }
     if (streamed + d.finish() != tok.decode(raw, skip)) __builtin_trap();

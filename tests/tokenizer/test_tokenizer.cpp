@@ -15,6 +15,7 @@
 #include "tensor/error.h"
 #include "test_util.h"
 #include "tokenizer/chat.h"
+#include "utf8_check.h"
 #include "tokenizer/tokenizer.h"
 #include "weights/json.h"
 
@@ -44,18 +45,6 @@ std::vector<json::Value> read_jsonl(const std::string& path) {
   while (std::getline(f, line))
     if (!line.empty()) rows.push_back(json::parse(line, path));
   return rows;
-}
-
-bool valid_utf8(const std::string& s) {
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = s[i];
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
-    i += n;
-  }
-  return true;
 }
 
 class FixtureModel : public ::testing::TestWithParam<const char*> {};
@@ -184,7 +173,7 @@ TEST(StreamDecoder, SameTextAsDecodeNeverHalfACharacter) {
       std::string streamed;
       for (int id : ids) {
         std::string part = d.push(id);
-        ASSERT_TRUE(valid_utf8(part)) << "emitted a partial character";
+        ASSERT_TRUE(tl::test::complete_utf8(part)) << "emitted a partial character";
         streamed += part;
       }
       streamed += d.finish();
