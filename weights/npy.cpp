@@ -159,8 +159,8 @@ OwnedTensor parse_npy_f32(const uint8_t* b, size_t size, const std::string& src)
   int64_t n = checked_numel(shape, s);
   const size_t data_start = start + header_len;
   if (n > static_cast<int64_t>((size - data_start) / 4) || (size - data_start) != static_cast<size_t>(n) * 4)
-    fail_input("%s: shape %s needs %lld bytes of data, the file has %zu", s, shape_str(shape).c_str(),
-               static_cast<long long>(n) * 4, size - data_start);
+    fail_input("%s: shape %s holds %lld float32 values, the file has %zu bytes of data (expected 4 per value)", s,
+               shape_str(shape).c_str(), static_cast<long long>(n), size - data_start);
   OwnedTensor t = OwnedTensor::empty(DType::F32, shape);
   std::memcpy(t.tensor.data, b + data_start, static_cast<size_t>(n) * 4);
   return t;

@@ -212,3 +212,11 @@ TEST(Cli, BenchReportsEveryPhaseAsOneJsonLine) {
   EXPECT_GT(v.find("prefill_tokens")->as_int(), 15);  // the 15 image tokens and the text
   EXPECT_GT(v.find("weight_bytes_per_token")->as_int(), 0);
 }
+
+TEST(Cli, PixelsNpyFuzzerRegression) {
+  // A .npy whose shape has ~2.8e18 values: the size check must not overflow computing its bytes.
+  ScratchDir dir;
+  expect_bad_input(run_tinyllava("run -m '" + kTiny + "' --pixels '" TINYLLAVA_SOURCE_DIR
+                                 "/tests/fuzz/regressions/npy_shape_bytes_overflow.npy' -p x", dir.path()),
+                   "float32 values, the file has");
+}
