@@ -82,7 +82,7 @@ void check_pnm_header(const uint8_t* d, size_t n, const char* src) {
 
 }  // namespace
 
-ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source) {
+ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels) {
   const char* src = source.c_str();
   if (size == 0) fail_input("%s: empty file (expected a JPEG, PNG, BMP, GIF or PNM image)", src);
   if (size > static_cast<size_t>(INT32_MAX)) fail_input("%s: file too large (%zu bytes)", src, size);
@@ -93,9 +93,9 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
   if (!stbi_info_from_memory(data, len, &w, &h, &channels))
     fail_input("%s: cannot decode image (%s; expected JPEG, PNG, BMP, GIF or PNM)", src, stbi_failure_reason());
   if (w <= 0 || h <= 0) fail_input("%s: image has zero size (%d x %d)", src, w, h);
-  if (static_cast<int64_t>(w) * h > kMaxImagePixels)
+  if (static_cast<int64_t>(w) * h > max_pixels)
     fail_input("%s: image is %d x %d = %lld pixels (expected at most %lld)", src, w, h,
-               static_cast<long long>(w) * h, static_cast<long long>(kMaxImagePixels));
+               static_cast<long long>(w) * h, static_cast<long long>(max_pixels));
 
   ImageU8 out;
   out.width = w;

@@ -31,7 +31,9 @@ struct ImageU8 {
 };
 
 ImageU8 load_image(const std::string& path);
-ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source);
+// max_pixels lowers the pixel limit (the fuzzer uses it to spend its time on headers, not on decoding
+// huge images).
+ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels = kMaxImagePixels);
 
 ImageU8 pad_to_square(const ImageU8& im, uint8_t fill = 127);
 ImageU8 resize_bicubic(const ImageU8& im, int out_width, int out_height);
