@@ -162,7 +162,7 @@ OwnedTensor parse_npy_f32(const uint8_t* b, size_t size, const std::string& src)
     fail_input("%s: shape %s holds %lld float32 values, the file has %zu bytes of data (expected 4 per value)", s,
                shape_str(shape).c_str(), static_cast<long long>(n), size - data_start);
   OwnedTensor t = OwnedTensor::empty(DType::F32, shape);
-  std::memcpy(t.tensor.data, b + data_start, static_cast<size_t>(n) * 4);
+  if (n > 0) std::memcpy(t.tensor.data, b + data_start, static_cast<size_t>(n) * 4);  // no data pointer when empty
   return t;
 }
 

@@ -219,4 +219,8 @@ TEST(Cli, PixelsNpyFuzzerRegression) {
   expect_bad_input(run_tinyllava("run -m '" + kTiny + "' --pixels '" TINYLLAVA_SOURCE_DIR
                                  "/tests/fuzz/regressions/npy_shape_bytes_overflow.npy' -p x", dir.path()),
                    "float32 values, the file has");
+  // A .npy with no values at all (shape (0, ...)): read without touching a data pointer, then refused.
+  expect_bad_input(run_tinyllava("run -m '" + kTiny + "' --pixels '" TINYLLAVA_SOURCE_DIR
+                                 "/tests/fuzz/regressions/npy_zero_size_shape.npy' -p x", dir.path()),
+                   "npy_zero_size_shape.npy: shape [0, 133, 46666, 16646]");
 }
