@@ -98,14 +98,21 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 std::string shape_str(const Tensor& t) { return shape_str(t.shape_vec()); }
 
 int64_t checked_numel(const std::vector<int64_t>& shape, const char* what) {
-  int64_t n = 1;
+  // The product of the non-zero dimensions must fit too: strides are products of trailing dimensions
+  // and would overflow even when a zero elsewhere makes the element count 0.
+  int64_t nonzero = 1;
+  bool empty = false;
   for (int64_t d : shape) {
     if (d < 0) fail_input("%s: negative dimension %lld in shape", what, static_cast<long long>(d));
-    if (d != 0 && n > INT64_MAX / d)
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    if (nonzero > INT64_MAX / d)
       fail_input("%s: shape %s overflows a 64-bit element count", what, shape_str(shape).c_str());
-    n *= d;
+    nonzero *= d;
   }
-  return n;
+  return empty ? 0 : nonzero;
 }
 
 }  // namespace tl

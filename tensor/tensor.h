@@ -54,7 +54,8 @@ struct Tensor {
 std::string shape_str(const std::vector<int64_t>& shape);
 std::string shape_str(const Tensor& t);
 
-// Product of the dimensions; fails (BadInput, naming `what`) on negative dims or int64 overflow.
+// Product of the dimensions; fails (BadInput, naming `what`) on negative dims or when the product of
+// the non-zero dimensions overflows int64 (so strides of any view of the shape fit).
 int64_t checked_numel(const std::vector<int64_t>& shape, const char* what);
 
 }  // namespace tl

@@ -223,4 +223,7 @@ TEST(Cli, PixelsNpyFuzzerRegression) {
   expect_bad_input(run_tinyllava("run -m '" + kTiny + "' --pixels '" TINYLLAVA_SOURCE_DIR
                                  "/tests/fuzz/regressions/npy_zero_size_shape.npy' -p x", dir.path()),
                    "npy_zero_size_shape.npy: shape [0, 133, 46666, 16646]");
+  expect_bad_input(run_tinyllava("run -m '" + kTiny + "' --pixels '" TINYLLAVA_SOURCE_DIR
+                                 "/tests/fuzz/regressions/npy_zero_dim_stride_overflow.npy' -p x", dir.path()),
+                   "overflows a 64-bit element count");
 }

@@ -47,6 +47,8 @@ TEST(Tensor, CheckedNumelRejectsOverflowAndNegatives) {
   EXPECT_EQ(checked_numel({3, 0, 5}, "x"), 0);
   EXPECT_THROW(checked_numel({1ll << 40, 1ll << 40}, "x"), Error);
   EXPECT_THROW(checked_numel({-1, 2}, "x"), Error);
+  // A zero does not excuse overflowing strides (fuzzer finding: a (0, 5e5, 4.7e11, 4.7e9) .npy).
+  EXPECT_THROW(checked_numel({0, 536122, 466666660244, 4666666641}, "x"), Error);
 }
 
 TEST(Buffer, HostMemoryIsAlignedAndMovable) {
