@@ -129,7 +129,9 @@ TEST(Image, FuzzerRegressions) {
                         {"jpeg_dht_overflow_2.jpg", "corrupt JPEG Huffman table"},
                         {"jpeg_dht_overflow_3.jpg", "corrupt JPEG Huffman table"},
                         {"pnm_header_number_overflow.ppm", "PNM header number"},
-                        {"gif_11008x57_pad_canvas.gif", nullptr}};
+                        {"gif_11008x57_pad_canvas.gif", nullptr},
+                        {"gif_57x11008_pad_taps.gif", nullptr},
+                        {"bmp_57x10323_pad_taps.bmp", nullptr}};
   for (const Case& c : cases) {
     try {
       ImageU8 im = load_image(dir + c.file);
