@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 
 #include <stb/stb_image.h>
@@ -80,6 +81,29 @@ void check_pnm_header(const uint8_t* d, size_t n, const char* src) {
   }
 }
 
+// stb_image copies a PNG's first IDAT chunk into a buffer it has not allocated yet when that chunk is
+// empty: memcpy(NULL, p, 0), undefined behaviour (found by tests/fuzz/fuzz_image). Walk the chunks as
+// it reads them (length, type, data, CRC) and refuse an empty IDAT before any image data; encoders do
+// not write one.
+void check_png_chunks(const uint8_t* d, size_t n, const char* src) {
+  static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (n < 8 || std::memcmp(d, kSignature, 8) != 0) return;
+  auto be32 = [&](size_t k) {  // bytes past the end read as 0, as stb_image's reader does
+    uint32_t v = 0;
+    for (size_t j = k; j < k + 4; ++j) v = (v << 8) | (j < n ? d[j] : 0);
+    return v;
+  };
+  for (size_t i = 8; i < n;) {
+    const uint32_t len = be32(i), type = be32(i + 4);
+    if (type == 0x49444154u) {  // IDAT
+      if (len == 0) fail_input("%s: cannot decode image (PNG with an empty IDAT chunk before the image data)", src);
+      return;  // image data has started: stb_image has its buffer
+    }
+    if (type == 0x49454E44u) return;  // IEND
+    i += 12 + static_cast<size_t>(len);
+  }
+}
+
 }  // namespace
 
 ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels) {
@@ -89,6 +113,7 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
   const int len = static_cast<int>(size);
   check_jpeg_huffman_tables(data, size, src);
   check_pnm_header(data, size, src);
+  check_png_chunks(data, size, src);
   int w = 0, h = 0, channels = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &channels))
     fail_input("%s: cannot decode image (%s; expected JPEG, PNG, BMP, GIF or PNM)", src, stbi_failure_reason());

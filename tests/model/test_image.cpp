@@ -112,8 +112,9 @@ TEST(Image, JpegDecodeVersusLibjpegIsMeasured) {
 }
 
 // Inputs the image fuzzer (tests/fuzz/fuzz_image) found, kept as regressions: JPEG Huffman tables
-// that overflow stb_image's size list, a PNM header number that overflows its int, a GIF whose 'pad'
-// canvas would be 11008² pixels. Each must be refused cleanly or preprocessed, never crash (the
+// that overflow stb_image's size list, a PNM header number that overflows its int, a PNG whose empty
+// first IDAT chunk makes stb_image memcpy into a null buffer, a GIF whose 'pad' canvas would be 11008²
+// pixels. Each must be refused cleanly or preprocessed, never crash (the
 // sanitizer build, `make test-sanitize`, would report any out-of-bounds access).
 TEST(Image, FuzzerRegressions) {
   const std::string dir = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fuzz/regressions/";
@@ -129,6 +130,7 @@ TEST(Image, FuzzerRegressions) {
                         {"jpeg_dht_overflow_2.jpg", "corrupt JPEG Huffman table"},
                         {"jpeg_dht_overflow_3.jpg", "corrupt JPEG Huffman table"},
                         {"pnm_header_number_overflow.ppm", "PNM header number"},
+                        {"png_empty_first_idat.png", "empty IDAT chunk"},
                         {"gif_11008x57_pad_canvas.gif", nullptr},
                         {"gif_57x11008_pad_taps.gif", nullptr},
                         {"bmp_57x10323_pad_taps.bmp", nullptr}};
