@@ -119,7 +119,7 @@ bool runs_here(int64_t i) {
 }
 
 // SigLIP's q/k/v/o projection, 729 × 1152 → 1152, F16 weights. Arg: 0 ref, 1..3 generic/AVX2/AVX-512,
-// 4 bf16 (AVX512_BF16).
+// 4 bf16 (AMX tiles where the CPU has them and the self-test passed, else AVX512_BF16: see the label).
 void BM_GemmLadder(benchmark::State& state) {
   const int64_t T = 729, K = 1152, N = 1152, step = state.range(0);
   if ((step >= 1 && step <= 3 && !runs_here(step - 1)) || (step == 4 && !cpu::gemm_bf16_available())) {
@@ -128,6 +128,7 @@ void BM_GemmLadder(benchmark::State& state) {
   }
   OwnedTensor x = filled(DType::F32, {T, K}, 1.0f), w = filled(DType::F16, {N, K}, 0.02f), y = OwnedTensor::empty(DType::F32, {T, N});
   std::vector<uint32_t> a(static_cast<size_t>(T * cpu::bf16_pairs(K)));
+  if (step == 4) state.SetLabel(cpu::amx_in_use() ? "amx" : "avx512_bf16");
   for (auto _ : state) {
     if (step == 0) {
       ref::matmul(x.tensor, w.tensor, nullptr, y.tensor);

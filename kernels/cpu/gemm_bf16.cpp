@@ -10,20 +10,42 @@
 // per row and each weight panel as [K/2][64 columns][2]; the micro-tile is 6 rows × 64 columns
 // (24 zmm accumulators), like the F32 kernel's.
 //
+// AMX (Sapphire Rapids and later): the same packed operands feed TDPBF16PS tiles. A weight panel
+// [K/2][64][2] read 16 pairs × 16 columns at a time is exactly a B tile (16 rows of 64 bytes, row
+// stride 256 bytes); 16 activation rows × 16 pairs is an A tile. Each block of 32 rows × 32 columns
+// keeps four 16 × 16 F32 accumulator tiles (tiles 0-3), two A tiles (4, 5) and two B tiles (6, 7).
+// Tiles cannot be resized mid-sum, so the AMX path pads K to a multiple of 32 with zeros (activations
+// packed with that stride, panel rows past K zeroed): the padding adds exact zeros. Same numerics as
+// vdpbf16ps: bf16 products exact, F32 sums (in another order). The kernel is used only after
+// the OS grants the tile state (arch_prctl) and a self-test against the AVX512_BF16 kernel on a
+// random odd-shaped problem agrees; amx_status() says which. THIS PATH HAS NOT RUN YET: it was
+// written and compiled on a machine without AMX (see bench/RESULTS.md); the self-test guards it.
+//
 // Compiled only into AVX-512 builds of this file; gemm_bf16_available() says whether this CPU has it.
 #include "kernels/cpu/gemm_bf16.h"
 
 #include "kernels/cpu/cpu_features.h"
 
 #include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <random>
+#include <string>
 #include <vector>
 
 namespace tl::cpu {
 
 namespace {
+
+int64_t avx_row_pairs(int64_t K) { return (K + 1) / 2; }
+void gemm_avx512_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
+                      int64_t N, int64_t n_begin, int64_t n_end);
 
 constexpr int kMR = 6;     // rows per register tile
 constexpr int kNB = 64;    // columns per panel (4 zmm of 16 floats)
@@ -46,8 +68,10 @@ void pack_activations(const float* x, int64_t T, int64_t K, uint32_t* a, int64_t
 // Panel of columns [n0, n0 + nb) and inputs [k0, k0 + kb) (kb even, or the end of K) as
 // bp[p][j] = pair (k0 + 2p, k0 + 2p + 1) of column j, zero-padded to kNB columns.
 void pack_panel(const void* w, DType wt, int64_t K, int64_t n0, int64_t nb, int64_t k0, int64_t kb, uint32_t* bp,
-                float* row) {
+                float* row, int64_t padded_pairs = 0) {
   const int64_t pairs = (kb + 1) / 2;
+  for (int64_t p = pairs; p < padded_pairs; ++p)  // AMX: whole 16-pair B tiles, the rows past K zero
+    for (int64_t j = 0; j < kNB; ++j) bp[p * kNB + j] = 0;
   const size_t esize = dtype_size(wt);
   for (int64_t j = 0; j < kNB; ++j) {
     if (j >= nb) {
@@ -109,6 +133,233 @@ void micro_tail(int mr, const uint32_t* a, int64_t kp, const uint32_t* bp, int64
   }
 }
 
+
+// ---- AMX -----------------------------------------------------------------------------------------
+
+constexpr int64_t kAmxPairs = 16;  // pairs per tile step (64 bytes of bf16 pairs per A row)
+
+int64_t amx_row_pairs(int64_t K) { return ((K + 1) / 2 + kAmxPairs - 1) / kAmxPairs * kAmxPairs; }
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// The tile operations, as the hardware does them (AmxTiles) and as plain loops (EmulatedTiles, for the
+// tests on CPUs without AMX: same loops, same addresses, same tile shapes). Tiles 0-3: C (rows r0, r0,
+// r1, r1 × 16 floats); 4, 5: A (r0, r1 rows × 16 pairs); 6, 7: B (16 pairs × 16 columns).
+struct TileShapes {
+  int rows[8];
+  static TileShapes make(int r0, int r1) { return {{r0, r0, r1, r1, r0, r1, 16, 16}}; }
+};
+
+struct AmxTiles {
+  __attribute__((target("amx-tile"))) static void configure(int r0, int r1) {
+    const TileShapes shapes = TileShapes::make(r0, r1);
+    TileConfig c;
+    for (int t = 0; t < 8; ++t) {
+      c.rows[t] = static_cast<uint8_t>(shapes.rows[t]);
+      c.colsb[t] = shapes.rows[t] ? 64 : 0;
+    }
+    _tile_loadconfig(&c);
+  }
+  __attribute__((target("amx-tile"))) static void release() { _tile_release(); }
+  // GCC's tile intrinsics paste their tile number into the assembly text: it must be a literal.
+  template <int t>
+  __attribute__((target("amx-tile"))) static void zero() {
+    if constexpr (t == 0) _tile_zero(0);
+    else if constexpr (t == 1) _tile_zero(1);
+    else if constexpr (t == 2) _tile_zero(2);
+    else _tile_zero(3);
+  }
+  template <int t>
+  __attribute__((target("amx-tile"))) static void load(const void* p, int64_t stride) {
+    if constexpr (t == 4) _tile_loadd(4, p, stride);
+    else if constexpr (t == 5) _tile_loadd(5, p, stride);
+    else if constexpr (t == 6) _tile_loadd(6, p, stride);
+    else _tile_loadd(7, p, stride);
+  }
+  template <int t>
+  __attribute__((target("amx-tile"))) static void store(void* p, int64_t stride) {
+    if constexpr (t == 0) _tile_stored(0, p, stride);
+    else if constexpr (t == 1) _tile_stored(1, p, stride);
+    else if constexpr (t == 2) _tile_stored(2, p, stride);
+    else _tile_stored(3, p, stride);
+  }
+  template <int c, int a, int b>
+  __attribute__((target("amx-tile,amx-bf16"))) static void dot() {
+    static_assert((c == 0 && a == 4 && b == 6) || (c == 1 && a == 4 && b == 7) || (c == 2 && a == 5 && b == 6) ||
+                  (c == 3 && a == 5 && b == 7), "the tile assignment of amx_strip");
+    if constexpr (c == 0) _tile_dpbf16ps(0, 4, 6);
+    else if constexpr (c == 1) _tile_dpbf16ps(1, 4, 7);
+    else if constexpr (c == 2) _tile_dpbf16ps(2, 5, 6);
+    else _tile_dpbf16ps(3, 5, 7);
+  }
+};
+
+struct EmulatedTiles {
+  static inline thread_local TileShapes shapes{};
+  static inline thread_local uint32_t tile[8][16][16];  // 16 rows of 64 bytes
+  static void configure(int r0, int r1) {
+    shapes = TileShapes::make(r0, r1);
+    std::memset(tile, 0, sizeof tile);  // ldtilecfg clears the tiles
+  }
+  static void release() {}
+  template <int t>
+  static void zero() { std::memset(tile[t], 0, sizeof tile[t]); }
+  template <int t>
+  static void load(const void* p, int64_t stride) {
+    for (int r = 0; r < shapes.rows[t]; ++r) std::memcpy(tile[t][r], static_cast<const char*>(p) + r * stride, 64);
+  }
+  template <int t>
+  static void store(void* p, int64_t stride) {
+    for (int r = 0; r < shapes.rows[t]; ++r) std::memcpy(static_cast<char*>(p) + r * stride, tile[t][r], 64);
+  }
+  // TDPBF16PS: C[m][n] += Σ_k A[m][k].lo·B[k][n].lo + A[m][k].hi·B[k][n].hi, in F32.
+  template <int c, int a, int b>
+  static void dot() {
+    auto lo = [](uint32_t v) { return bf16_to_f32(static_cast<uint16_t>(v & 0xFFFF)); };
+    auto hi = [](uint32_t v) { return bf16_to_f32(static_cast<uint16_t>(v >> 16)); };
+    for (int m = 0; m < shapes.rows[c]; ++m)
+      for (int n = 0; n < 16; ++n) {
+        float acc;
+        std::memcpy(&acc, &tile[c][m][n], 4);
+        for (int k = 0; k < shapes.rows[b]; ++k)
+          acc += lo(tile[a][m][k]) * lo(tile[b][k][n]) + hi(tile[a][m][k]) * hi(tile[b][k][n]);
+        std::memcpy(&tile[c][m][n], &acc, 4);
+      }
+  }
+};
+
+// Rows [0, mr) (mr <= 32) of the packed activations times one 64-column panel of pairs (a multiple of
+// 16), added into y (columns [0, nb)).
+template <typename Tiles>
+void amx_strip(const uint32_t* a, int64_t kpa, int mr, const uint32_t* bp, int64_t pairs, float* y, int64_t N,
+               int64_t nb) {
+  alignas(64) float c[32][32];
+  const bool two = mr > 16;
+  for (int half = 0; half < 2 && half * 32 < nb; ++half) {
+    Tiles::template zero<0>();
+    Tiles::template zero<1>();
+    if (two) {
+      Tiles::template zero<2>();
+      Tiles::template zero<3>();
+    }
+    for (int64_t p0 = 0; p0 < pairs; p0 += kAmxPairs) {
+      const uint32_t* b = bp + p0 * kNB + half * 32;
+      Tiles::template load<4>(a + p0, kpa * 4);
+      Tiles::template load<6>(b, kNB * 4);
+      Tiles::template load<7>(b + 16, kNB * 4);
+      Tiles::template dot<0, 4, 6>();
+      Tiles::template dot<1, 4, 7>();
+      if (two) {
+        Tiles::template load<5>(a + 16 * kpa + p0, kpa * 4);
+        Tiles::template dot<2, 5, 6>();
+        Tiles::template dot<3, 5, 7>();
+      }
+    }
+    Tiles::template store<0>(&c[0][0], 128);
+    Tiles::template store<1>(&c[0][16], 128);
+    if (two) {
+      Tiles::template store<2>(&c[16][0], 128);
+      Tiles::template store<3>(&c[16][16], 128);
+    }
+    const int64_t cols = std::min<int64_t>(32, nb - half * 32);
+    for (int i = 0; i < mr; ++i)
+      for (int64_t j = 0; j < cols; ++j) y[i * N + half * 32 + j] += c[i][j];
+  }
+}
+
+// The AMX GEMM, same contract as gemm_bf16 with activations packed at amx_row_pairs(K) per row.
+template <typename Tiles>
+void gemm_amx(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y, int64_t N,
+              int64_t n_begin, int64_t n_end) {
+  const int64_t kpa = amx_row_pairs(K);
+  constexpr int64_t kNC = 512;
+  thread_local std::vector<uint32_t> panels;
+  thread_local std::vector<float> row;
+  panels.resize(static_cast<size_t>(kKB / 2 * kNC));
+  row.resize(kKB + 2 + kKB / 2 + 16);
+  int configured = -1;
+  for (int64_t nc0 = n_begin; nc0 < n_end; nc0 += kNC) {
+    const int64_t ncl = std::min<int64_t>(kNC, n_end - nc0);
+    const int64_t blocks = (ncl + kNB - 1) / kNB;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < ncl; ++j) y[t * N + nc0 + j] = bias ? bias[nc0 + j] : 0.0f;
+    for (int64_t k0 = 0; k0 < K; k0 += kKB) {
+      const int64_t kb = std::min<int64_t>(kKB, K - k0);
+      const int64_t pairs = ((kb + 1) / 2 + kAmxPairs - 1) / kAmxPairs * kAmxPairs;
+      for (int64_t b = 0; b < blocks; ++b)
+        pack_panel(w, wt, K, nc0 + b * kNB, std::min<int64_t>(kNB, ncl - b * kNB), k0, kb, &panels[b * (kKB / 2) * kNB],
+                   row.data(), pairs);
+      for (int64_t t0 = 0; t0 < T; t0 += 32) {
+        const int mr = static_cast<int>(std::min<int64_t>(32, T - t0));
+        if (mr != configured) {  // loading a configuration clears the tiles: only between strips
+          Tiles::configure(std::min(mr, 16), std::max(mr - 16, 0));
+          configured = mr;
+        }
+        for (int64_t b = 0; b < blocks; ++b)
+          amx_strip<Tiles>(a + t0 * kpa + k0 / 2, kpa, mr, &panels[b * (kKB / 2) * kNB], pairs,
+                           y + t0 * N + nc0 + b * kNB, N, std::min<int64_t>(kNB, ncl - b * kNB));
+      }
+    }
+  }
+  if (configured >= 0) Tiles::release();
+}
+
+// Linux keeps AMX's 8 KB tile state off until a process asks for it (ARCH_REQ_XCOMP_PERM).
+bool amx_permitted() {
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+
+// The AMX kernel against the AVX512_BF16 kernel on one random problem with every kind of tail.
+bool amx_self_test() {
+  const int64_t T = 37, K = 301, N = 70;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(T * K), bias(N);
+  std::vector<uint16_t> w(N * K);
+  for (float& v : x) v = nd(rng);
+  for (float& v : bias) v = nd(rng);
+  for (uint16_t& v : w) v = f32_to_bf16(nd(rng));
+  std::vector<uint32_t> a1(T * avx_row_pairs(K)), a2(T * amx_row_pairs(K));
+  pack_activations(x.data(), T, K, a1.data(), avx_row_pairs(K));
+  pack_activations(x.data(), T, K, a2.data(), amx_row_pairs(K));
+  std::vector<float> y1(T * N), y2(T * N);
+  gemm_avx512_bf16(a1.data(), T, K, w.data(), DType::BF16, bias.data(), y1.data(), N, 0, N);
+  gemm_amx<AmxTiles>(a2.data(), T, K, w.data(), DType::BF16, bias.data(), y2.data(), N, 0, N);
+  double max_ref = 0, max_diff = 0;
+  for (int64_t i = 0; i < T * N; ++i) {
+    max_ref = std::max(max_ref, std::fabs(static_cast<double>(y1[i])));
+    max_diff = std::max(max_diff, std::fabs(static_cast<double>(y1[i]) - y2[i]));
+  }
+  return max_diff <= 1e-5 * max_ref;
+}
+
+struct AmxState {
+  bool ready = false;
+  std::string status;
+};
+
+const AmxState& amx_state() {
+  static const AmxState state = [] {
+    AmxState s;
+    const CpuFeatures& f = cpu_features();
+    const char* cap = std::getenv("TINYLLAVA_ISA");
+    if (!(f.amx_tile && f.amx_bf16 && f.has_avx512() && f.avx512_bf16)) s.status = "no AMX-BF16 on this CPU";
+    else if (cap && std::string(cap) != "amx") s.status = std::string("off (TINYLLAVA_ISA=") + cap + ")";
+    else if (!amx_permitted()) s.status = "the OS refused the tile state (arch_prctl ARCH_REQ_XCOMP_PERM)";
+    else if (!amx_self_test()) s.status = "off: self-test against the AVX512_BF16 kernel failed";
+    else s.ready = true, s.status = "in use";
+    return s;
+  }();
+  return state;
+}
+
 }  // namespace
 
 bool gemm_bf16_available() {
@@ -116,7 +367,21 @@ bool gemm_bf16_available() {
   return f.has_avx512() && f.avx512_bf16;
 }
 
-int64_t bf16_pairs(int64_t K) { return (K + 1) / 2; }
+bool amx_in_use() { return amx_state().ready; }
+
+int64_t amx_pairs(int64_t K) { return amx_row_pairs(K); }
+
+void gemm_amx_emulated(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
+                       int64_t N, int64_t n_begin, int64_t n_end) {
+  gemm_amx<EmulatedTiles>(a, T, K, w, wt, bias, y, N, n_begin, n_end);
+}
+
+void pack_activations_amx(const float* x, int64_t T, int64_t K, uint32_t* a) {
+  pack_activations(x, T, K, a, amx_row_pairs(K));
+}
+const char* amx_status() { return amx_state().status.c_str(); }
+
+int64_t bf16_pairs(int64_t K) { return amx_in_use() ? amx_row_pairs(K) : avx_row_pairs(K); }
 
 void pack_activations_bf16(const float* x, int64_t T, int64_t K, uint32_t* a) {
   pack_activations(x, T, K, a, bf16_pairs(K));
@@ -124,7 +389,15 @@ void pack_activations_bf16(const float* x, int64_t T, int64_t K, uint32_t* a) {
 
 void gemm_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y, int64_t N,
                int64_t n_begin, int64_t n_end) {
-  const int64_t kp = bf16_pairs(K);
+  if (amx_in_use()) return gemm_amx<AmxTiles>(a, T, K, w, wt, bias, y, N, n_begin, n_end);
+  gemm_avx512_bf16(a, T, K, w, wt, bias, y, N, n_begin, n_end);
+}
+
+namespace {
+
+void gemm_avx512_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
+                      int64_t N, int64_t n_begin, int64_t n_end) {
+  const int64_t kp = avx_row_pairs(K);
   // GotoBLAS order, as the F32 kernel: kNC columns packed per kKB slice, each 6-row strip of the
   // activations sweeps all of them.
   constexpr int64_t kNC = 512;
@@ -151,5 +424,7 @@ void gemm_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt,
     }
   }
 }
+
+}  // namespace
 
 }  // namespace tl::cpu

@@ -6,10 +6,12 @@
 
 #include <array>
 #include <cmath>
+#include <cstdio>
 #include <random>
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/ops.h"
 #include "kernels/ref/ref.h"
@@ -100,6 +102,34 @@ TEST(Kernels, IsaGemmMatchesReferenceAllTablesDtypesAndTails) {
       }
     }
   }
+}
+
+// The AMX kernel's tiling (32 × 32 blocks of 16 × 16 tiles, K padded to whole 16-pair tiles, row and
+// column tails) with the tile instructions emulated, against the AVX512_BF16 kernel: same bf16 products,
+// F32 sums in another order. (On a CPU with AMX the real kernel also self-tests at first use.)
+TEST(Kernels, AmxTilingEmulatedMatchesBf16Kernel) {
+  if (!cpu::gemm_bf16_available()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+  std::printf("[ amx      ] %s\n", cpu::amx_status());
+  const std::array<std::array<int64_t, 3>, 6> shapes = {{{1, 1, 1}, {37, 301, 70}, {33, 64, 65}, {16, 1536, 64},
+                                                        {17, 1100, 33}, {100, 1152, 96}}};
+  for (const auto& sh : shapes)
+    for (DType dt : {DType::F16, DType::BF16, DType::F32}) {
+      const int64_t T = sh[0], K = sh[1], N = sh[2];
+      OwnedTensor x = random_f32({T, K}), w = random_weight(dt, {N, K}, 0.5f), b = random_f32({N});
+      std::vector<uint32_t> a_avx(static_cast<size_t>(T * ((K + 1) / 2))), a_amx(static_cast<size_t>(T * cpu::amx_pairs(K)));
+      std::vector<float> want(static_cast<size_t>(T * N)), got(static_cast<size_t>(T * N));
+      if (cpu::amx_in_use()) GTEST_SKIP() << "AMX in use: gemm_bf16 runs it (self-tested)";
+      cpu::pack_activations_bf16(x.tensor.ptr<float>(), T, K, a_avx.data());
+      cpu::gemm_bf16(a_avx.data(), T, K, w.tensor.data, dt, b.tensor.ptr<float>(), want.data(), N, 0, N);
+      cpu::pack_activations_amx(x.tensor.ptr<float>(), T, K, a_amx.data());
+      cpu::gemm_amx_emulated(a_amx.data(), T, K, w.tensor.data, dt, b.tensor.ptr<float>(), got.data(), N, 0, N);
+      double max_ref = 0, max_diff = 0;
+      for (size_t i = 0; i < want.size(); ++i) {
+        max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
+        max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
+      }
+      EXPECT_LE(max_diff, 1e-5 * max_ref) << T << "x" << K << "x" << N << " " << dtype_name(dt);
+    }
 }
 
 TEST(Kernels, IsaDotAxpyConvert) {
