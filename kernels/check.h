@@ -15,5 +15,7 @@ void check_rope(const Tensor& x, int64_t pos0, const ops::RopeTable& table);
 void check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out);
 void check_patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, const Tensor& out);
 void check_embed(const Tensor& table, const int* ids, int64_t n, const Tensor& out);
+void check_copy(const Tensor& src, const Tensor& dst);
+void check_copy_columns(const Tensor& src, int64_t col0, const Tensor& dst);
 
 }  // namespace tl

@@ -1,12 +1,14 @@
 // kernels/ops.h — the only kernel API the model code calls.
 //
-// Every op works on Tensor views (tensor/tensor.h). Activations are contiguous F32 tensors on the CPU;
-// weights may be F32, F16 or BF16 and are read in their stored dtype (converted exactly to F32 on the
+// Every op works on Tensor views (tensor/tensor.h). Activations are contiguous F32 tensors, all on the
+// CPU or all on the GPU (Device::CUDA: the op runs in kernels/cuda, see cuda_ops.h); weights may be F32,
+// F16 or BF16 and are read in their stored dtype (converted exactly to F32 on the
 // fly); math is F32. Shapes use the dimension glossary: T tokens, S keys, D width, K/N GEMM sizes,
 // H/Hkv heads, Dh head dim, F FFN width, P patches, C channels, p patch size.
 //
 // Implementations: kernels/cpu (threaded, SIMD with runtime ISA dispatch) by default;
-// kernels/ref (plain loops, fp64 accumulation: the specification) after use_reference_kernels(true).
+// kernels/ref (plain loops, fp64 accumulation: the specification) after use_reference_kernels(true);
+// kernels/cuda for tensors on the GPU.
 // Preconditions are checked on every call (shape or dtype mismatch -> internal error naming the op).
 #pragma once
 
@@ -31,12 +33,17 @@ Precision precision();
 bool bf16_supported();
 const char* precision_name(Precision p);
 
+// Waits until the work queued on `device` is done (GPU kernels run asynchronously; no-op for the CPU).
+void synchronize(Device device);
+
 // Threads for the CPU kernels (default: all hardware threads).
 void set_num_threads(int n);
 int num_threads();
 
-// y[T,N] = x[T,K] · w[N,K]ᵀ (+ bias[N]).
-void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y);
+// y[T,N] = epi(x[T,K] · w[N,K]ᵀ (+ bias[N])), epi one of the element-wise activations below (fused
+// into the GEMM's epilogue on CUDA; applied after the product on the CPU, with identical numerics).
+enum class Epilogue { None, GeluTanh, GeluErf };
+void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, Epilogue epi = Epilogue::None);
 
 // Row-wise over the last dimension D; y may be x.
 //   layernorm: (x - mean) / sqrt(var + eps) · w + b, biased variance (PyTorch LayerNorm)
@@ -59,6 +66,7 @@ void add(Tensor& y, const Tensor& x);
 struct RopeTable {
   int head_dim = 0;
   int64_t positions = 0;
+  uint64_t serial = 0;  // unique per make(): a device copy (kernels/cuda) knows when it is stale
   std::vector<float> cos, sin;  // [positions, head_dim / 2]
   static RopeTable make(int head_dim, double base, int64_t positions);
 };
@@ -74,7 +82,14 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, f
 // the last whole patch are ignored), as out[P, D] with P = ((S-p)/p + 1)², patches in row-major order.
 void patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor& out);
 
-// out[n, D] = table[ids[i], :] converted to F32.
+// out[n, D] = table[ids[i], :] converted to F32. ids are host memory (each in [0, rows)).
 void embed(const Tensor& table, const int* ids, int64_t n, Tensor& out);
+
+// dst = src: contiguous F32 tensors with the same number of elements, on one device.
+void copy(const Tensor& src, Tensor& dst);
+// dst[t, :] = src[t, col0 : col0 + n] for src [T, M] and dst [T, n] (splits a fused projection's output).
+void copy_columns(const Tensor& src, int64_t col0, Tensor& dst);
+// Index of the largest element of an F32 tensor (the first on ties, like torch.argmax), either device.
+int64_t argmax(const Tensor& x);
 
 }  // namespace tl::ops

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 
 #include "tensor/error.h"
 
@@ -15,10 +14,10 @@ constexpr float kNormEps = 1e-6f;  // OpenELMRMSNorm default, used by every norm
 
 }  // namespace
 
-KvCache::KvCache(const TextConfig& c, int64_t cap) : capacity(cap) {
+KvCache::KvCache(const TextConfig& c, int64_t cap, Device device) : capacity(cap) {
   for (const TextLayerConfig& l : c.layers) {
-    k.push_back(OwnedTensor::empty(DType::F32, {cap, l.num_kv_heads, c.head_dim}));
-    v.push_back(OwnedTensor::empty(DType::F32, {cap, l.num_kv_heads, c.head_dim}));
+    k.push_back(OwnedTensor::empty(DType::F32, {cap, l.num_kv_heads, c.head_dim}, device));
+    v.push_back(OwnedTensor::empty(DType::F32, {cap, l.num_kv_heads, c.head_dim}, device));
   }
 }
 
@@ -53,11 +52,11 @@ void OpenElm::forward(const Tensor& x, KvCache& cache, Tensor& logits, bool all_
   const int64_t proj1_cols = c_.ffn_with_glu ? 2 * max_ffn : max_ffn;
   const size_t need = static_cast<size_t>(T * (2 * D + max_qkv + 2 * max_q + proj1_cols + max_ffn)) * sizeof(float) +
                       16 * kAlignment;
-  if (arena_.capacity() < need) arena_ = Arena(need);
+  if (arena_.capacity() < need || arena_.device() != x.device) arena_ = Arena(need, x.device);
   arena_.reset();
   Tensor h = arena_.alloc(DType::F32, {T, D});  // (T, D) residual stream
   Tensor a = arena_.alloc(DType::F32, {T, D});  // (T, D) normed input / block output
-  std::memcpy(h.data, x.data, h.nbytes());
+  ops::copy(x, h);
 
   for (size_t l = 0; l < c_.layers.size(); ++l) {
     const OpenElmLayerWeights& L = w_.layers[l];
@@ -72,12 +71,10 @@ void OpenElm::forward(const Tensor& x, KvCache& cache, Tensor& logits, bool all_
     ops::matmul(a, L.qkv, nullptr, qkv);
     Tensor k_new = cache.k[l].tensor.rows(pos0, S);  // (T, Hkv, Dh)
     Tensor v_new = cache.v[l].tensor.rows(pos0, S);
-    for (int64_t t = 0; t < T; ++t) {
-      const float* row = qkv.ptr<float>() + t * (Hq + 2 * Hkv) * Dh;
-      std::memcpy(q.ptr<float>() + t * Hq * Dh, row, Hq * Dh * sizeof(float));
-      std::memcpy(k_new.ptr<float>() + t * Hkv * Dh, row + Hq * Dh, Hkv * Dh * sizeof(float));
-      std::memcpy(v_new.ptr<float>() + t * Hkv * Dh, row + (Hq + Hkv) * Dh, Hkv * Dh * sizeof(float));
-    }
+    Tensor q2 = q.reshape({T, Hq * Dh}), k2 = k_new.reshape({T, Hkv * Dh}), v2 = v_new.reshape({T, Hkv * Dh});
+    ops::copy_columns(qkv, 0, q2);
+    ops::copy_columns(qkv, Hq * Dh, k2);
+    ops::copy_columns(qkv, (Hq + Hkv) * Dh, v2);
     if (c_.normalize_qk_projections) {
       Tensor q_rows = q.reshape({T * Hq, Dh}), k_rows = k_new.reshape({T * Hkv, Dh});
       ops::rmsnorm(q_rows, L.q_norm, kNormEps, q_rows);

@@ -23,9 +23,10 @@ namespace tl {
 struct KvCache {
   int64_t capacity = 0;  // positions it can hold
   int64_t length = 0;    // positions filled
-  std::vector<OwnedTensor> k, v;  // per layer: (capacity, Hkv_l, Dh), keys already normalized and rotated
+  std::vector<OwnedTensor> k, v;  // per layer: (capacity, Hkv_l, Dh), keys already normalized and rotated,
+                                  // on the device the model runs on
 
-  KvCache(const TextConfig& config, int64_t capacity);
+  KvCache(const TextConfig& config, int64_t capacity, Device device = Device::CPU);
   size_t bytes() const;
 };
 
@@ -35,6 +36,7 @@ class OpenElm {
 
   // out[n, D] = token embeddings of ids (each must be in [0, V)).
   void embed(const int* ids, int64_t n, Tensor& out) const;
+  const Tensor& token_embeddings() const { return w_.token_embeddings; }
 
   // Runs x [T, D] at positions cache.length .. cache.length + T - 1, appends to the cache, and writes
   // logits: [V] of the last position, or [T, V] when all_positions.

@@ -22,7 +22,7 @@ OwnedTensor siglip_features(const SiglipWeights& w, const VlmConfig& config, con
   TL_CHECK(static_cast<int>(w.layers.size()) == layers);
 
   // Activations: h, a, q, k, v, ctx [P, D] and the MLP's [P, F].
-  Arena arena((6 * P * D + P * F) * sizeof(float) + 16 * kAlignment);
+  Arena arena((6 * P * D + P * F) * sizeof(float) + 16 * kAlignment, pixels.device);
   Tensor h = arena.alloc(DType::F32, {P, D});    // (P, D) residual stream
   Tensor a = arena.alloc(DType::F32, {P, D});    // (P, D) normed input / block output
   Tensor q = arena.alloc(DType::F32, {P, D});    // (P, H·Dh)
@@ -53,16 +53,15 @@ OwnedTensor siglip_features(const SiglipWeights& w, const VlmConfig& config, con
     ops::add(h, a);
     // MLP block.
     ops::layernorm(h, L.ln2_w, L.ln2_b, c.layer_norm_eps, a);
-    ops::matmul(a, L.fc1_w, &L.fc1_b, m);
-    ops::gelu_tanh(m);
+    ops::matmul(a, L.fc1_w, &L.fc1_b, m, ops::Epilogue::GeluTanh);
     ops::matmul(m, L.fc2_w, &L.fc2_b, a);
     ops::add(h, a);
   }
 
   // Feature selection: 'patch' drops token 0, 'cls_patch' keeps all.
   const int64_t first = config.vision_feature_select_strategy == "patch" ? 1 : 0;
-  OwnedTensor out = OwnedTensor::empty(DType::F32, {P - first, D});
-  std::copy_n(h.ptr<float>() + first * D, (P - first) * D, out.tensor.ptr<float>());
+  OwnedTensor out = OwnedTensor::empty(DType::F32, {P - first, D}, pixels.device);
+  ops::copy(h.rows(first, P), out.tensor);
   return out;
 }
 

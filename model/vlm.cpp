@@ -9,6 +9,9 @@
 #include "model/siglip.h"
 #include "tensor/error.h"
 #include "tokenizer/chat.h"
+#if TINYLLAVA_HAS_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
 #include "weights/file.h"
 
 namespace tl {
@@ -19,14 +22,71 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// Calls f on every weight tensor the forward pass reads.
+template <typename F>
+void for_each_weight(ModelWeights& w, F f) {
+  f(w.vision.patch_w);
+  f(w.vision.patch_b);
+  f(w.vision.pos_emb);
+  for (SiglipLayerWeights& L : w.vision.layers)
+    for (Tensor* t : {&L.ln1_w, &L.ln1_b, &L.q_w, &L.k_w, &L.v_w, &L.q_b, &L.k_b, &L.v_b, &L.o_w, &L.o_b, &L.ln2_w,
+                      &L.ln2_b, &L.fc1_w, &L.fc1_b, &L.fc2_w, &L.fc2_b})
+      f(*t);
+  for (Tensor* t : {&w.connector.w1, &w.connector.b1, &w.connector.w2, &w.connector.b2}) f(*t);
+  f(w.text.token_embeddings);
+  for (OpenElmLayerWeights& L : w.text.layers)
+    for (Tensor* t : {&L.attn_norm, &L.qkv, &L.q_norm, &L.k_norm, &L.out_proj, &L.ffn_norm, &L.proj_1, &L.proj_2}) f(*t);
+  f(w.text.norm);
+  f(w.text.lm_head);
+}
+
+// Copies every weight to the device once (tensors that share memory, like a tied output head, share
+// the copy) and points the views at the copies.
+std::vector<Buffer> upload_weights(ModelWeights& weights) {
+  std::vector<Buffer> buffers;
+  std::vector<std::pair<const void*, void*>> done;  // host data -> device copy
+  for_each_weight(weights, [&](Tensor& t) {
+    if (!t.data || t.device != Device::CPU) return;  // absent (e.g. no q_norm) or already there
+    void* dev = nullptr;
+    for (const auto& d : done)
+      if (d.first == t.data) dev = d.second;
+    if (!dev) {
+      buffers.emplace_back(t.nbytes(), Device::CUDA);
+      cuda_copy_to_device(buffers.back().data(), t.data, t.nbytes());
+      dev = buffers.back().data();
+      done.emplace_back(t.data, dev);
+    }
+    t.data = dev;
+    t.device = Device::CUDA;
+  });
+  return buffers;
+}
+
+// A CPU copy of a contiguous tensor on either device.
+OwnedTensor host_copy(const Tensor& t) {
+  OwnedTensor h = OwnedTensor::empty(t.dtype, t.shape_vec());
+  if (t.device == Device::CPU)
+    std::memcpy(h.tensor.data, t.data, t.nbytes());
+  else
+    cuda_copy_to_host(h.tensor.data, t.data, t.nbytes());
+  return h;
+}
+
+// t on the CPU: itself when it is there already, else a copy.
+OwnedTensor to_host(OwnedTensor t) { return t.tensor.device == Device::CPU ? std::move(t) : host_copy(t.tensor); }
+
 }  // namespace
 
-Vlm::Vlm(const std::string& dir) : model_(load_model(dir)) {
+Vlm::Vlm(const std::string& dir, Device device) : model_(load_model(dir)), device_(device) {
   tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::load(join_path(dir, "tokenizer.model")));
   const int V = model_.config.text.vocab_size;
   if (tokenizer_->vocab_size() != V)
     fail_input("%s: %d pieces, but config.json has vocab_size %d (expected equal)",
                join_path(dir, "tokenizer.model").c_str(), tokenizer_->vocab_size(), V);
+  if (device_ == Device::CUDA) {  // everything validated: now the upload
+    if (!cuda_available()) fail_input("--device cuda: no CUDA device is visible (or this build has no CUDA)");
+    device_weights_ = upload_weights(model_.weights);
+  }
   text_ = std::make_unique<OpenElm>(model_.weights.text, model_.config.text);
 }
 
@@ -58,21 +118,36 @@ void Vlm::run(const Request& req, Trace& trace, const std::function<bool(int)>& 
   trace.prompt_positions = T;
 
   // Image -> rows of the text model's width.
+  OwnedTensor projected;  // (N, D) on the model's device
   if (req.pixels) {
     auto t0 = std::chrono::steady_clock::now();
-    trace.features = siglip_features(model_.weights.vision, cfg, *req.pixels);
+    Tensor pixels = *req.pixels;
+    OwnedTensor uploaded;
+    if (device_ != pixels.device) {
+      uploaded = OwnedTensor::empty(DType::F32, pixels.shape_vec(), device_);
+      cuda_copy_to_device(uploaded.tensor.data, pixels.data, pixels.nbytes());
+      pixels = uploaded.tensor;
+    }
+    OwnedTensor features = siglip_features(model_.weights.vision, cfg, pixels);
+    ops::synchronize(device_);  // GPU kernels are asynchronous: wait before reading the clock
     trace.vision_s = seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
-    trace.image_rows = project_features(model_.weights.connector, trace.features.tensor);
+    projected = project_features(model_.weights.connector, features.tensor);
+    ops::synchronize(device_);
     trace.projector_s = seconds_since(t0);
+    if (req.keep_stages) {
+      trace.features = to_host(std::move(features));
+      trace.image_rows = host_copy(projected.tensor);
+    }
   }
 
   // Embeddings: text ids embedded, the image rows in place of -200.
-  OwnedTensor x = OwnedTensor::empty(DType::F32, {T, D});
+  OwnedTensor x = OwnedTensor::empty(DType::F32, {T, D}, device_);
   int64_t row = 0;
   for (int id : trace.input_ids) {
     if (id == kImageToken) {
-      std::memcpy(x.tensor.ptr<float>() + row * D, trace.image_rows.tensor.data, trace.image_rows.tensor.nbytes());
+      Tensor dst = x.tensor.rows(row, row + image_rows);
+      ops::copy(projected.tensor, dst);
       row += image_rows;
     } else {
       Tensor r = x.tensor.rows(row, row + 1);
@@ -81,29 +156,76 @@ void Vlm::run(const Request& req, Trace& trace, const std::function<bool(int)>& 
     }
   }
 
-  // Prefill, then one token at a time through the same forward pass.
-  KvCache cache(cfg.text, T + std::max(req.max_new_tokens, 1));
+  // Prefill, then one token at a time through the same forward pass. Logits stay on the model's device;
+  // greedy decoding takes the argmax there and brings back only the id.
+  KvCache cache(cfg.text, T + std::max(req.max_new_tokens, 1), device_);
   trace.kv_cache_bytes = cache.bytes();
   trace.logits.assign(static_cast<size_t>(V), 0.0f);
-  Tensor logits = Tensor::view(trace.logits.data(), DType::F32, {V});
+  OwnedTensor logits = OwnedTensor::empty(DType::F32, {V}, device_);
   auto t0 = std::chrono::steady_clock::now();
-  text_->forward(x.tensor, cache, logits);
+  text_->forward(x.tensor, cache, logits.tensor);
+  if (device_ == Device::CPU)
+    std::memcpy(trace.logits.data(), logits.tensor.data, logits.tensor.nbytes());
+  else
+    cuda_copy_to_host(trace.logits.data(), logits.tensor.data, logits.tensor.nbytes());
   trace.prefill_s = seconds_since(t0);
 
   Sampler sampler(req.sampling);
-  std::vector<float> step_logits(trace.logits);
-  Tensor step_view = Tensor::view(step_logits.data(), DType::F32, {V});
-  OwnedTensor emb = OwnedTensor::empty(DType::F32, {1, D});
+  const bool greedy = req.sampling.temperature <= 0.0f;
+  std::vector<float> host_logits(trace.logits);
+  OwnedTensor emb = OwnedTensor::empty(DType::F32, {1, D}, device_);  // (1, D) the sampled token's row
   trace.tokens.clear();
   t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < req.max_new_tokens; ++i) {
-    const int id = sampler.sample(step_logits.data(), static_cast<int>(V));
+  // The first token comes from the prefill logits (already on the host); then one step per token.
+  int id = sampler.sample(host_logits.data(), static_cast<int>(V));
+  auto emit = [&](int i) {
     trace.tokens.push_back(id);
     const bool more = !on_token || on_token(id);
-    if ((id == cfg.text.eos_token_id && !req.ignore_eos) || !more || i + 1 == req.max_new_tokens) break;
-    text_->embed(&id, 1, emb.tensor);
-    text_->forward(emb.tensor, cache, step_view);
+    return !((id == cfg.text.eos_token_id && !req.ignore_eos) || !more || i + 1 == req.max_new_tokens);
+  };
+  if (req.max_new_tokens > 0 && emit(0)) {
+#if TINYLLAVA_HAS_CUDA
+    if (device_ == Device::CUDA && greedy && cuda_graphs_) {
+      // Greedy on the GPU: the id never leaves the device between embed, forward and argmax; each step
+      // is one CUDA graph launch, and only the id comes back (to stream it and test for EOS).
+      Buffer d_id(sizeof(int), Device::CUDA);
+      int* dev_id = static_cast<int*>(d_id.data());
+      cuda_copy_to_device(dev_id, &id, sizeof id);
+      cuda::reserve_workspace(16u << 20);  // attention's split-K partials grow with the cache: size it now
+      cuda::StepGraph graph;
+      auto step = [&] {
+        cuda::embed_ids_on_device(text_->token_embeddings(), dev_id, 1, emb.tensor);
+        text_->forward(emb.tensor, cache, logits.tensor);
+        cuda::argmax_on_device(logits.tensor, dev_id);
+      };
+      for (int i = 1;; ++i) {
+        if (i == 1)
+          step();  // the first step runs plainly: it sizes every buffer outside a capture
+        else
+          graph.run(step);
+        cuda_copy_to_host(&id, dev_id, sizeof id);
+        if (!emit(i)) break;
+      }
+      ops::synchronize(device_);
+      trace.decode_s = seconds_since(t0);
+      return;
+    }
+#endif
+    for (int i = 1;; ++i) {
+      text_->embed(&id, 1, emb.tensor);
+      text_->forward(emb.tensor, cache, logits.tensor);
+      if (device_ == Device::CPU) {
+        id = sampler.sample(logits.tensor.ptr<float>(), static_cast<int>(V));
+      } else if (greedy) {
+        id = static_cast<int>(ops::argmax(logits.tensor));
+      } else {
+        cuda_copy_to_host(host_logits.data(), logits.tensor.data, logits.tensor.nbytes());
+        id = sampler.sample(host_logits.data(), static_cast<int>(V));
+      }
+      if (!emit(i)) break;
+    }
   }
+  ops::synchronize(device_);
   trace.decode_s = seconds_since(t0);
 }
 

@@ -15,8 +15,22 @@
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/threads.h"
 #include "kernels/ref/ref.h"
+#include "tensor/error.h"
+#if TINYLLAVA_HAS_CUDA
+#include "kernels/cuda/cuda_ops.h"
+#endif
 
 namespace tl::ops {
+
+// Tensors on the GPU go to kernels/cuda (the output's device decides; the checks there require every
+// operand on it). A build without CUDA cannot have such tensors, but says so rather than crash.
+#if TINYLLAVA_HAS_CUDA
+#define TL_CUDA_DISPATCH(t, call) \
+  if ((t).device == Device::CUDA) return cuda::call
+#else
+#define TL_CUDA_DISPATCH(t, call) \
+  if ((t).device == Device::CUDA) fail_internal("a CUDA tensor in a build without CUDA")
+#endif
 
 namespace {
 
@@ -41,16 +55,33 @@ void map_inplace(Tensor& x, F f) {
 
 }  // namespace
 
+static void matmul_cpu(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y);
+
 void use_reference_kernels(bool on) { g_reference = on; }
 bool bf16_supported() { return cpu::gemm_bf16_available(); }
 void set_precision(Precision p) { g_precision = p == Precision::BF16 && bf16_supported() ? p : Precision::F32; }
 Precision precision() { return g_precision; }
 const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; }
 bool using_reference_kernels() { return g_reference; }
+void synchronize(Device device) {
+#if TINYLLAVA_HAS_CUDA
+  if (device == Device::CUDA) cuda::synchronize();
+#else
+  (void)device;
+#endif
+}
+
 void set_num_threads(int n) { cpu::set_num_threads(n); }
 int num_threads() { return cpu::num_threads(); }
 
-void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
+void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, Epilogue epi) {
+  TL_CUDA_DISPATCH(y, matmul(x, w, bias, y, epi));
+  matmul_cpu(x, w, bias, y);
+  if (epi == Epilogue::GeluTanh) gelu_tanh(y);
+  if (epi == Epilogue::GeluErf) gelu_erf(y);
+}
+
+static void matmul_cpu(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   if (g_reference) return ref::matmul(x, w, bias, y);
   check_matmul(x, w, bias, y);
   const int64_t T = x.shape[0], K = x.shape[1], N = w.shape[0];
@@ -76,6 +107,7 @@ void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
 }
 
 void layernorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y) {
+  TL_CUDA_DISPATCH(y, layernorm(x, w, b, eps, y));
   if (g_reference) return ref::layernorm(x, w, b, eps, y);
   check_rowwise("layernorm", x, y, &w, &b);
   const int64_t D = x.shape[x.ndim - 1];
@@ -86,6 +118,7 @@ void layernorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Ten
 }
 
 void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
+  TL_CUDA_DISPATCH(y, rmsnorm(x, w, eps, y));
   if (g_reference) return ref::rmsnorm(x, w, eps, y);
   check_rowwise("rmsnorm", x, y, &w, nullptr);
   const int64_t D = x.shape[x.ndim - 1];
@@ -96,6 +129,7 @@ void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
 }
 
 void gelu_tanh(Tensor& x) {
+  TL_CUDA_DISPATCH(x, gelu_tanh(x));
   if (g_reference) return ref::gelu_tanh(x);
   check_f32("gelu_tanh", x);
   float* p = x.ptr<float>();
@@ -103,6 +137,7 @@ void gelu_tanh(Tensor& x) {
 }
 
 void gelu_erf(Tensor& x) {
+  TL_CUDA_DISPATCH(x, gelu_erf(x));
   if (g_reference) return ref::gelu_erf(x);
   check_f32("gelu_erf", x);
   float* p = x.ptr<float>();
@@ -110,12 +145,14 @@ void gelu_erf(Tensor& x) {
 }
 
 void silu(Tensor& x) {
+  TL_CUDA_DISPATCH(x, silu(x));
   if (g_reference) return ref::silu(x);
   check_f32("silu", x);
   map_inplace(x, [](float v) { return v / (1.0f + std::exp(-v)); });
 }
 
 void silu_mul(const Tensor& gate_up, Tensor& out) {
+  TL_CUDA_DISPATCH(out, silu_mul(gate_up, out));
   if (g_reference) return ref::silu_mul(gate_up, out);
   check_silu_mul(gate_up, out);
   const int64_t F = out.shape[1];
@@ -128,6 +165,7 @@ void silu_mul(const Tensor& gate_up, Tensor& out) {
 }
 
 void add(Tensor& y, const Tensor& x) {
+  TL_CUDA_DISPATCH(y, add(y, x));
   if (g_reference) return ref::add(y, x);
   check_same("add", y, x);
   float* py = y.ptr<float>();
@@ -138,6 +176,7 @@ void add(Tensor& y, const Tensor& x) {
 }
 
 void rope(Tensor& x, int64_t pos0, const RopeTable& table) {
+  TL_CUDA_DISPATCH(x, rope(x, pos0, table));
   if (g_reference) return ref::rope(x, pos0, table);
   check_rope(x, pos0, table);
   const int64_t H = x.shape[1], Dh = x.shape[2], half = Dh / 2;
@@ -159,6 +198,7 @@ void rope(Tensor& x, int64_t pos0, const RopeTable& table) {
 }
 
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale, int64_t causal_offset) {
+  TL_CUDA_DISPATCH(out, attention(q, k, v, out, scale, causal_offset));
   if (g_reference) return ref::attention(q, k, v, out, scale, causal_offset);
   check_attention(q, k, v, out);
   const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
@@ -196,6 +236,7 @@ struct PatchGather {
 }  // namespace
 
 void patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor& out) {
+  TL_CUDA_DISPATCH(out, patch_embed(pixels, w, b, out));
   if (g_reference) return ref::patch_embed(pixels, w, b, out);
   check_patch_embed(pixels, w, b, out);
   // A GEMM over patches, out[P, D] = patches · w[D, C·p·p]ᵀ + b, whose rows are gathered from the image
@@ -212,6 +253,7 @@ void patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor&
 }
 
 void embed(const Tensor& table, const int* ids, int64_t n, Tensor& out) {
+  TL_CUDA_DISPATCH(out, embed(table, ids, n, out));
   if (g_reference) return ref::embed(table, ids, n, out);
   check_embed(table, ids, n, out);
   const int64_t D = table.shape[1];
@@ -220,10 +262,36 @@ void embed(const Tensor& table, const int* ids, int64_t n, Tensor& out) {
     cpu::isa().to_f32(static_cast<const char*>(table.data) + ids[i] * row_bytes, table.dtype, out.ptr<float>() + i * D, D);
 }
 
+void copy(const Tensor& src, Tensor& dst) {
+  TL_CUDA_DISPATCH(dst, copy(src, dst));
+  check_copy(src, dst);
+  std::copy_n(src.ptr<const float>(), src.numel(), dst.ptr<float>());
+}
+
+void copy_columns(const Tensor& src, int64_t col0, Tensor& dst) {
+  TL_CUDA_DISPATCH(dst, copy_columns(src, col0, dst));
+  check_copy_columns(src, col0, dst);
+  const int64_t n = dst.shape[1], m = src.shape[1];
+  for (int64_t t = 0; t < dst.shape[0]; ++t) std::copy_n(src.ptr<const float>() + t * m + col0, n, dst.ptr<float>() + t * n);
+}
+
+int64_t argmax(const Tensor& x) {
+  TL_CUDA_DISPATCH(x, argmax(x));
+  check_f32("argmax", x);
+  if (x.numel() == 0) fail_internal("argmax: empty tensor");
+  const float* p = x.ptr<const float>();
+  int64_t best = 0;
+  for (int64_t i = 1; i < x.numel(); ++i)
+    if (p[i] > p[best]) best = i;  // strict: the first maximum wins
+  return best;
+}
+
 RopeTable RopeTable::make(int head_dim, double base, int64_t positions) {
+  static std::atomic<uint64_t> serials{0};
   RopeTable t;
   t.head_dim = head_dim;
   t.positions = positions;
+  t.serial = ++serials;
   const int half = head_dim / 2;
   // OpenELMRotaryEmbedding: inv_freq = 1 / base ** (arange(0, Dh, 2).float() / Dh), all in fp32;
   // angle = fp32(position) * inv_freq.

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "tensor/buffer.h"
 #include "tensor/error.h"
 
 namespace tl::cli {
@@ -93,6 +94,17 @@ std::string Args::usage() const {
     u += line;
   }
   return u;
+}
+
+Device device_option(const Args& args) {
+  const std::string d = args.str("--device", "cpu");
+  if (d == "cpu") return Device::CPU;
+  if (d != "cuda") fail_input("--device: expected cpu or cuda, got '%s'", d.c_str());
+#if !TINYLLAVA_HAS_CUDA
+  fail_input("--device cuda: this binary was built without CUDA (rebuild with nvcc installed, -DTINYLLAVA_CUDA=ON)");
+#endif
+  if (!cuda_available()) fail_input("--device cuda: no CUDA device is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES)");
+  return Device::CUDA;
 }
 
 }  // namespace tl::cli

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "tensor/tensor.h"
+
 namespace tl::cli {
 
 struct Option {
@@ -39,5 +41,11 @@ class Args {
   std::vector<Option> options_;
   std::map<std::string, std::string> values_;  // long name -> value ("" for flags)
 };
+
+// The --device option: "cpu" (default) or "cuda" (refused, naming the reason, when this binary has no
+// CUDA backend or no GPU is visible).
+constexpr Option kDeviceOption = {nullptr, "--device", "cpu|cuda",
+                                  "where the model runs (default cpu; cuda: every stage after preprocessing on the GPU)"};
+Device device_option(const Args& args);
 
 }  // namespace tl::cli

@@ -1,15 +1,15 @@
 // model/cli/bench.cpp — `tinyllava bench`: end-to-end timing of one image question, phase by phase.
 //
 //   tinyllava bench -m DIR [-i IMAGE] [-p PROMPT] [-n 128] [-t THREADS] [--precision f32|bf16|auto]
-//                   [--compare-f32] [--json]
+//                   [--device cpu|cuda] [--compare-f32] [--json]
 //
 // Phases: image preprocessing, SigLIP encode, projector, prefill of the spliced prompt (774 positions
 // for the real model and the default prompt), time to first token (preprocess + vision + projector +
 // prefill + the first sample; load excluded), decode of N tokens (EOS ignored so N is exact), peak RSS,
 // and "bandwidth achieved": the text model's weight bytes read per decode step × decode tok/s, next
 // to a memcpy bandwidth measured in the same process. Without -i a synthetic 640×480 image is used.
-// --compare-f32 runs the same prompt on the exact F32 path too and reports the logit error and
-// greedy agreement of the chosen precision. With --json the last stdout line is one JSON object
+// --compare-f32 runs the same prompt on the exact F32 CPU path too and reports the logit error and
+// greedy agreement of the chosen precision (or of the GPU run, with --device cuda). With --json the last stdout line is one JSON object
 // (field names are an interface: tools and CI read them).
 #include <sys/resource.h>
 
@@ -20,6 +20,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/threads.h"
 #include "kernels/ops.h"
 #include "model/cli/args.h"
@@ -82,7 +83,9 @@ int cmd_bench(int argc, char** argv) {
              {"-p", "--prompt", "TEXT", "question (default: What are these?)"},
              {"-n", "--decode-tokens", "N", "tokens to decode (default 128; EOS ignored)"},
              {"-t", "--threads", "N", "CPU threads (default: all)"},
-             {nullptr, "--precision", "f32|bf16|auto", "matrix products (default auto: bf16 where supported)"},
+             {nullptr, "--precision", "f32|bf16|auto", "CPU matrix products (default auto: bf16 where supported)"},
+             kDeviceOption,
+             {nullptr, "--no-cuda-graph", nullptr, "with --device cuda: launch each decode kernel instead of replaying a graph"},
              {nullptr, "--compare-f32", nullptr, "also run the exact F32 path and report the logit error and greedy agreement"},
              {nullptr, "--json", nullptr, "end with one JSON line of the results"}});
   if (!args.parse(argc, argv, 2)) return 0;
@@ -93,8 +96,10 @@ int cmd_bench(int argc, char** argv) {
   if (prec == "bf16" && !ops::bf16_supported()) fail_input("bench: --precision bf16: this CPU has no AVX512_BF16");
   const ops::Precision precision = prec == "f32" ? ops::Precision::F32 : ops::Precision::BF16;
 
+  const Device device = device_option(args);
   auto t0 = Clock::now();
-  Vlm vlm(args.required("--model"));
+  Vlm vlm(args.required("--model"), device);
+  vlm.set_cuda_graphs(!args.has("--no-cuda-graph"));
   const double load_ms = ms_since(t0);
   const ImageU8 image = args.has("--image") ? load_image(args.str("--image")) : synthetic_image();
 
@@ -102,14 +107,15 @@ int cmd_bench(int argc, char** argv) {
   req.prompt = args.str("--prompt", "What are these?");
   req.max_new_tokens = static_cast<int>(args.integer("--decode-tokens", 128, 1, 1 << 20));
   req.ignore_eos = true;
-  auto run_once = [&](ops::Precision p, Trace& trace, double* preprocess_ms, double* first_token_ms) {
+  req.keep_stages = false;
+  auto run_once = [&](Vlm& model, ops::Precision p, Trace& trace, double* preprocess_ms, double* first_token_ms) {
     ops::set_precision(p);
     auto start = Clock::now();
-    OwnedTensor pixels = preprocess_image(image, vlm.model().config);
+    OwnedTensor pixels = preprocess_image(image, model.model().config);
     *preprocess_ms = ms_since(start);
     req.pixels = &pixels.tensor;
     bool first = true;
-    vlm.run(req, trace, [&](int) {
+    model.run(req, trace, [&](int) {
       if (first) *first_token_ms = ms_since(start);
       first = false;
       return true;
@@ -119,8 +125,8 @@ int cmd_bench(int argc, char** argv) {
   // One warm-up pass (page in the mmapped weights, size the arenas), then the measured pass.
   Trace warm, trace;
   double preprocess_ms = 0, ttft_ms = 0;
-  run_once(precision, warm, &preprocess_ms, &ttft_ms);
-  run_once(precision, trace, &preprocess_ms, &ttft_ms);
+  run_once(vlm, precision, warm, &preprocess_ms, &ttft_ms);
+  run_once(vlm, precision, trace, &preprocess_ms, &ttft_ms);
 
   struct rusage ru;
   ::getrusage(RUSAGE_SELF, &ru);
@@ -129,10 +135,14 @@ int cmd_bench(int argc, char** argv) {
   const uint64_t weight_bytes = text_weight_bytes(vlm.model());
   const int decoded = static_cast<int>(trace.tokens.size());
   const double decode_tok_s = decoded > 1 ? (decoded - 1) / trace.decode_s : 0.0;
-  const char* pname = ops::precision_name(ops::precision());
+  // On the GPU, F16/BF16 weights run on tensor cores (activations rounded to the weight dtype) and F32
+  // weights in F32: the "precision" is the weights' dtype.
+  const std::string pname = device == Device::CUDA ? std::string("cuda-") + dtype_name(vlm.model().weights.text.layers.at(0).qkv.dtype)
+                                                   : ops::precision_name(ops::precision());
 
-  std::printf("threads %d, precision %s, %lld prompt positions, %d decode tokens\n", ops::num_threads(), pname,
-              static_cast<long long>(trace.prompt_positions), decoded);
+  std::printf("%s: threads %d, precision %s, %lld prompt positions, %d decode tokens\n", device_name(device),
+              ops::num_threads(), pname.c_str(), static_cast<long long>(trace.prompt_positions), decoded);
+  if (device == Device::CPU) std::printf("AMX            %s\n", cpu::amx_status());
   std::printf("load           %9.1f ms\n", load_ms);
   std::printf("preprocess     %9.1f ms\n", preprocess_ms);
   std::printf("vision         %9.1f ms  (SigLIP, %d layers)\n", trace.vision_s * 1e3, vlm.model().config.vision_layers_used());
@@ -150,7 +160,12 @@ int cmd_bench(int argc, char** argv) {
   if (args.has("--compare-f32")) {
     Trace exact;
     double p_ms = 0, f_ms = 0;
-    run_once(ops::Precision::F32, exact, &p_ms, &f_ms);
+    if (device == Device::CUDA) {
+      Vlm cpu(args.required("--model"), Device::CPU);
+      run_once(cpu, ops::Precision::F32, exact, &p_ms, &f_ms);
+    } else {
+      run_once(vlm, ops::Precision::F32, exact, &p_ms, &f_ms);
+    }
     double max_ref = 0, max_diff = 0;
     for (size_t i = 0; i < exact.logits.size(); ++i) {
       max_ref = std::max(max_ref, std::fabs(static_cast<double>(exact.logits[i])));
@@ -163,12 +178,12 @@ int cmd_bench(int argc, char** argv) {
                 decoded);
   }
   if (args.has("--json"))
-    std::printf("{\"threads\": %d, \"precision\": \"%s\", \"load_ms\": %.2f, \"preprocess_ms\": %.2f, \"vision_ms\": %.2f, "
+    std::printf("{\"device\": \"%s\", \"threads\": %d, \"precision\": \"%s\", \"load_ms\": %.2f, \"preprocess_ms\": %.2f, \"vision_ms\": %.2f, "
                 "\"projector_ms\": %.2f, \"prefill_tokens\": %lld, \"prefill_ms\": %.2f, \"ttft_ms\": %.2f, "
                 "\"decode_tokens\": %d, \"decode_tok_s\": %.3f, \"weight_bytes_per_token\": %llu, "
                 "\"copy_bandwidth_gbs\": %.2f, \"bandwidth_achieved_gbs\": %.2f, \"peak_rss_bytes\": %llu, "
                 "\"logit_error_vs_f32\": %.3g, \"greedy_agree_vs_f32\": %d}\n",
-                ops::num_threads(), pname, load_ms, preprocess_ms, trace.vision_s * 1e3, trace.projector_s * 1e3,
+                device_name(device), ops::num_threads(), pname.c_str(), load_ms, preprocess_ms, trace.vision_s * 1e3, trace.projector_s * 1e3,
                 static_cast<long long>(trace.prompt_positions), trace.prefill_s * 1e3, ttft_ms, decoded, decode_tok_s,
                 static_cast<unsigned long long>(weight_bytes), bandwidth, weight_bytes * decode_tok_s / 1e9,
                 static_cast<unsigned long long>(peak_rss), logit_error, agree);

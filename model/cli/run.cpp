@@ -37,6 +37,7 @@ std::vector<Option> pipeline_options(bool dump) {
       {"-n", "--max-new-tokens", "N", dump ? "tokens to generate greedily (default 16)" : "tokens to generate at most (default 512)"},
       {nullptr, "--raw", nullptr, "use the prompt as is, without the chat template (write <image> yourself)"},
       {"-t", "--threads", "N", "CPU threads (default: all)"},
+      kDeviceOption,
   };
   if (dump) {
     o.push_back({"-o", "--output", "DIR", "directory for the .npy files (created if missing)"});
@@ -159,8 +160,9 @@ int cmd_run(int argc, char** argv) {
   if (prec == "bf16" && !ops::bf16_supported())
     fail_input("run: --precision bf16: this CPU has no AVX512_BF16 (use f32 or auto)");
   ops::set_precision(prec == "f32" ? ops::Precision::F32 : ops::Precision::BF16);
+  const Device device = device_option(args);
   auto t0 = std::chrono::steady_clock::now();
-  Vlm vlm(args.required("--model"));
+  Vlm vlm(args.required("--model"), device);
   double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   OwnedTensor pixels;
@@ -188,10 +190,12 @@ int cmd_run(int argc, char** argv) {
   const double decode_tps = n > 1 && trace.decode_s > 0 ? (n - 1) / trace.decode_s : 0;
   std::fprintf(stderr,
                "\n[load %.2f s | preprocess %.3f s | vision %.2f s | prefill %lld tok in %.2f s (%.1f tok/s) | "
-               "decode %zu tok (%.1f tok/s) | KV cache %.1f MiB | peak RSS %.0f MiB | %d threads, %s]\n",
+               "decode %zu tok (%.1f tok/s) | KV cache %.1f MiB | peak RSS %.0f MiB | %s]\n",
                load_s, preprocess_s, trace.vision_s + trace.projector_s, static_cast<long long>(trace.prompt_positions), trace.prefill_s,
                trace.prefill_s > 0 ? trace.prompt_positions / trace.prefill_s : 0.0, n, decode_tps,
-               trace.kv_cache_bytes / 1048576.0, peak_rss_mib(), ops::num_threads(), ops::precision_name(ops::precision()));
+               trace.kv_cache_bytes / 1048576.0, peak_rss_mib(),
+               device == Device::CUDA ? "cuda" : strfmt("%d threads, %s", ops::num_threads(),
+                                                        ops::precision_name(ops::precision())).c_str());
   return 0;
 }
 
@@ -200,9 +204,11 @@ int cmd_dump(int argc, char** argv) {
   if (!args.parse(argc, argv, 2)) return 0;
   set_threads(args);
   ops::use_reference_kernels(args.has("--ref"));
-  ops::set_precision(ops::Precision::F32);  // dump is always the exact path
+  ops::set_precision(ops::Precision::F32);  // dump is always the exact path on the CPU
+  const Device device = device_option(args);
+  if (device == Device::CUDA && args.has("--ref")) fail_input("dump: --ref runs the CPU reference kernels (drop --device cuda)");
   const std::string out = args.required("--output");
-  Vlm vlm(args.required("--model"));
+  Vlm vlm(args.required("--model"), device);
   OwnedTensor pixels;
   double preprocess_s = 0;
   bool has_image = load_pixels(args, vlm.model().config, &pixels, &preprocess_s);

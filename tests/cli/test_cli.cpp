@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "tensor/buffer.h"
 #include "test_util.h"
 #include "weights/json.h"
 
@@ -193,6 +194,9 @@ TEST(Cli, RunRefusesBadInputs) {
   expect_bad_input(run_tinyllava(run + "-p '<image> hi' --raw", dir.path()), "contains <image> but no image was given");
   expect_bad_input(run_tinyllava(run + "-p x --top-p 0", dir.path()), "--top-p");
   expect_bad_input(run_tinyllava("run -m '" + dir.path() + "' -p x", dir.path()), "no model.safetensors");
+  expect_bad_input(run_tinyllava(run + "-p x --device tpu", dir.path()), "--device: expected cpu or cuda, got 'tpu'");
+  if (!tl::cuda_available())  // a CPU-only build or machine: refused up front, naming why
+    expect_bad_input(run_tinyllava(run + "-p x --device cuda", dir.path()), "--device cuda: ");
   // A URL that cannot be fetched (nothing listens on port 9 here): a clear error, not a hang.
   expect_bad_input(run_tinyllava(run + "-i http://127.0.0.1:9/x.png -p x", dir.path()), "http://127.0.0.1:9/x.png: download failed");
 }

@@ -1,0 +1,116 @@
+// tests/model/test_cuda_model.cpp — the whole pipeline on the GPU (Vlm with Device::CUDA) against the
+// exact F32 CPU path on every committed fixture, image and text prompts: vision features, connector
+// rows, last-position logits and 16 greedy tokens. Skips without a visible CUDA device.
+//
+// Bounds, by the fixture's weight dtype (tensor cores round activations to it; F32 weights run F32):
+//   F32:  every stage within 5e-5 × max |CPU|, all greedy tokens equal;
+//   F16:  1e-2 × max |CPU|;  BF16: 3e-2 × max |CPU|  (the CPU bf16 path's bound, tests/model/test_precision.cpp);
+//   and the first greedy token equal whenever the CPU's top-2 margin exceeds twice the measured logit error.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "kernels/ops.h"
+#include "model/vlm.h"
+#include "tensor/buffer.h"
+#include "weights/npy.h"
+
+using namespace tl;
+
+namespace {
+
+const std::string kModels = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fixtures/models/";
+
+double rel_error(const float* got, const float* want, size_t n) {
+  double max_ref = 0, max_diff = 0;
+  for (size_t i = 0; i < n; ++i) {
+    max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
+    max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
+  }
+  return max_diff / std::max(max_ref, 1e-30);
+}
+
+double bound_for(DType weights) {
+  switch (weights) {
+    case DType::F32: return 5e-5;
+    case DType::F16: return 1e-2;
+    default: return 3e-2;
+  }
+}
+
+}  // namespace
+
+TEST(CudaModel, MatchesTheCpuPathOnEveryFixture) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  ops::set_precision(ops::Precision::F32);
+  for (const char* name : {"tiny", "odd", "plain"}) {
+    Vlm cpu(kModels + name), gpu(kModels + name, Device::CUDA);
+    const DType wdt = cpu.model().weights.text.layers.at(0).qkv.dtype;
+    const double bound = bound_for(wdt);
+    OwnedTensor pixels = read_npy_f32(kModels + name + "/expected/pixel_values.npy");
+    for (bool with_image : {true, false}) {
+      Request req;
+      req.prompt = with_image ? "What are these?" : "Describe a sunny day in two words.";
+      req.pixels = with_image ? &pixels.tensor : nullptr;
+      req.max_new_tokens = 16;
+      Trace want, got;
+      cpu.run(req, want);
+      gpu.run(req, got);
+      const char* what = with_image ? "image" : "text";
+      if (with_image) {
+        ASSERT_EQ(got.features.tensor.shape_vec(), want.features.tensor.shape_vec());
+        EXPECT_LE(rel_error(got.features.tensor.ptr<float>(), want.features.tensor.ptr<float>(),
+                            static_cast<size_t>(want.features.tensor.numel())), bound) << name << " features";
+        EXPECT_LE(rel_error(got.image_rows.tensor.ptr<float>(), want.image_rows.tensor.ptr<float>(),
+                            static_cast<size_t>(want.image_rows.tensor.numel())), bound) << name << " connector";
+      }
+      EXPECT_EQ(got.input_ids, want.input_ids);
+      ASSERT_EQ(got.logits.size(), want.logits.size());
+      const double err = rel_error(got.logits.data(), want.logits.data(), want.logits.size());
+      double max_ref = 0;
+      for (float v : want.logits) max_ref = std::max(max_ref, std::fabs(static_cast<double>(v)));
+      size_t agree = 0;
+      while (agree < std::min(got.tokens.size(), want.tokens.size()) && got.tokens[agree] == want.tokens[agree]) ++agree;
+      std::vector<float> sorted(want.logits);
+      std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());
+      const double margin = sorted[0] - sorted[1];
+      std::printf("[ cuda     ] %-5s %-5s %s weights: logit error %.2e of max |logit| (bound %.0e); greedy tokens agree "
+                  "for %zu of %zu (top-2 margin %.3f)\n", name, what, dtype_name(wdt), err, bound, agree,
+                  want.tokens.size(), margin);
+      EXPECT_LE(err, bound) << name << " " << what;
+      if (wdt == DType::F32) {
+        EXPECT_EQ(got.tokens, want.tokens) << name << " " << what;
+      }
+      if (margin > 2 * err * max_ref) {
+        EXPECT_GE(agree, 1u) << name << " " << what;
+      }
+    }
+  }
+}
+
+TEST(CudaModel, GraphsPlainLaunchesAndSamplingAgree) {
+  // Greedy decoding replays each step as a CUDA graph with the argmax on the device; without graphs the
+  // kernels launch one by one; temperature sampling copies the logits back to the CPU sampler (with
+  // top_k = 1 it must choose the greedy tokens). All three must produce the same tokens.
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  for (const char* name : {"plain", "odd"}) {
+    Vlm gpu(kModels + name, Device::CUDA);
+    Request req;
+    req.prompt = "Describe a sunny day in two words.";
+    req.max_new_tokens = 12;
+    req.ignore_eos = true;
+    Trace graphs, plain, sampled;
+    gpu.run(req, graphs);
+    gpu.set_cuda_graphs(false);
+    gpu.run(req, plain);
+    req.sampling.temperature = 0.7f;
+    req.sampling.top_k = 1;
+    gpu.run(req, sampled);
+    EXPECT_EQ(graphs.tokens.size(), 12u) << name;
+    EXPECT_EQ(graphs.tokens, plain.tokens) << name;
+    EXPECT_EQ(graphs.tokens, sampled.tokens) << name;
+  }
+}
