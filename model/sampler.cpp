@@ -9,8 +9,8 @@ namespace tl {
 
 int argmax(const float* logits, int n) {
   int best = 0;
-  for (int i = 1; i < n; ++i)
-    if (logits[i] > logits[best]) best = i;  // strict: the first maximum wins
+  for (int i = 1; i < n && !std::isnan(logits[best]); ++i)
+    if (logits[i] > logits[best] || std::isnan(logits[i])) best = i;  // first maximum wins; NaN is the largest (torch)
   return best;
 }
 

@@ -123,7 +123,7 @@ void Vlm::run(const Request& req, Trace& trace, const std::function<bool(int)>& 
     auto t0 = std::chrono::steady_clock::now();
     Tensor pixels = *req.pixels;
     OwnedTensor uploaded;
-    if (device_ != pixels.device) {
+    if (device_ == Device::CUDA && pixels.device == Device::CPU) {
       uploaded = OwnedTensor::empty(DType::F32, pixels.shape_vec(), device_);
       cuda_copy_to_device(uploaded.tensor.data, pixels.data, pixels.nbytes());
       pixels = uploaded.tensor;
@@ -191,7 +191,13 @@ void Vlm::run(const Request& req, Trace& trace, const std::function<bool(int)>& 
       Buffer d_id(sizeof(int), Device::CUDA);
       int* dev_id = static_cast<int*>(d_id.data());
       cuda_copy_to_device(dev_id, &id, sizeof id);
-      cuda::reserve_workspace(16u << 20);  // attention's split-K partials grow with the cache: size it now
+      // Nothing may allocate inside a capture: size the workspace for attention's split-K partials at the
+      // cache's full length, and load the kernels a later step will be the first to launch.
+      int64_t max_heads = 1;
+      for (const TextLayerConfig& l : cfg.text.layers) max_heads = std::max<int64_t>(max_heads, l.num_query_heads);
+      cuda::reserve_workspace(std::max<size_t>(16u << 20, cuda::attention_decode_workspace_bytes(
+                                                              cache.capacity, max_heads, cfg.text.head_dim)));
+      cuda::attention_load_kernels();
       cuda::StepGraph graph;
       auto step = [&] {
         cuda::embed_ids_on_device(text_->token_embeddings(), dev_id, 1, emb.tensor);
@@ -206,6 +212,7 @@ void Vlm::run(const Request& req, Trace& trace, const std::function<bool(int)>& 
         cuda_copy_to_host(&id, dev_id, sizeof id);
         if (!emit(i)) break;
       }
+      trace.graph_instantiations = graph.instantiations();
       ops::synchronize(device_);
       trace.decode_s = seconds_since(t0);
       return;

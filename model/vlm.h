@@ -40,6 +40,7 @@ struct Trace {
   std::vector<int> tokens;     // generated, EOS included when reached
   double vision_s = 0, projector_s = 0, prefill_s = 0, decode_s = 0;
   size_t kv_cache_bytes = 0;
+  int graph_instantiations = 0;  // CUDA graph decode: how often a step graph had to be instantiated
 };
 
 class Vlm {

@@ -281,8 +281,8 @@ int64_t argmax(const Tensor& x) {
   if (x.numel() == 0) fail_internal("argmax: empty tensor");
   const float* p = x.ptr<const float>();
   int64_t best = 0;
-  for (int64_t i = 1; i < x.numel(); ++i)
-    if (p[i] > p[best]) best = i;  // strict: the first maximum wins
+  for (int64_t i = 1; i < x.numel() && !std::isnan(p[best]); ++i)
+    if (p[i] > p[best] || std::isnan(p[i])) best = i;  // the first maximum wins; NaN counts as the largest
   return best;
 }
 

@@ -530,4 +530,17 @@ const char* algo_name(AttentionAlgo a) {
   return "?";
 }
 
+size_t attention_decode_workspace_bytes(int64_t S, int64_t H, int64_t Dh) {
+  const int64_t n_split = (S + kSplitKeys - 1) / kSplitKeys;
+  return sizeof(float) * static_cast<size_t>(H * n_split * (2 + Dh));
+}
+
+void attention_load_kernels() {
+  // With lazy module loading (the default since CUDA 12.2) a kernel is loaded at its first launch,
+  // which older drivers cannot do inside a stream capture: load the decode kernels up front.
+  cudaFuncAttributes attributes;
+  CUDA_CHECK(cudaFuncGetAttributes(&attributes, attention_cuda_split_k));
+  CUDA_CHECK(cudaFuncGetAttributes(&attributes, attention_cuda_split_k_combine));
+}
+
 }  // namespace tl::cuda

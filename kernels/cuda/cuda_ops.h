@@ -56,7 +56,7 @@ class StepGraph {
   StepGraph(const StepGraph&) = delete;
   StepGraph& operator=(const StepGraph&) = delete;
   void run(const std::function<void()>& body);
-  int instantiations() const { return instantiations_; }
+  int instantiations() const { return instantiations_; }  // 1 when every later step updated in place
 
  private:
   void* exec_ = nullptr;  // cudaGraphExec_t
@@ -99,6 +99,11 @@ const char* algo_name(AttentionAlgo a);
 void attention_raw(const float* q, const float* k, const float* v, float* out, int64_t T, int64_t S, int64_t H,
                    int64_t Hkv, int64_t Dh, float scale, int64_t causal_offset,
                    AttentionAlgo algo = AttentionAlgo::Auto);
+
+// Workspace the decode (T = 1) attention needs over S keys with H query heads of Dh, and loading its
+// kernels now (so that a graph capture never is their first launch).
+size_t attention_decode_workspace_bytes(int64_t S, int64_t H, int64_t Dh);
+void attention_load_kernels();
 
 // Index of the largest of n floats (the first on ties), computed on the device; returns it to the host.
 int64_t argmax_raw(const float* x, int64_t n);

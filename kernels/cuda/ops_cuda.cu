@@ -274,6 +274,10 @@ void copy(const Tensor& src, Tensor& dst) {
 void copy_columns(const Tensor& src, int64_t col0, Tensor& dst) {
   check_copy_columns(src, col0, dst);
   if (dst.numel() == 0) return;
+  if (dst.shape[0] == 1) {  // decode: one row, a plain copy (a 1-D memcpy node in a decode graph)
+    CUDA_CHECK(cudaMemcpyAsync(dst.data, src.ptr<float>() + col0, dst.nbytes(), cudaMemcpyDeviceToDevice, stream()));
+    return;
+  }
   CUDA_CHECK(cudaMemcpy2DAsync(dst.data, dst.shape[1] * sizeof(float), src.ptr<float>() + col0,
                                src.shape[1] * sizeof(float), dst.shape[1] * sizeof(float), dst.shape[0],
                                cudaMemcpyDeviceToDevice, stream()));
@@ -345,27 +349,30 @@ void StepGraph::run(const std::function<void()>& body) {
   } catch (...) {
     cudaStreamEndCapture(s, &graph);  // leave the stream usable
     if (graph) cudaGraphDestroy(graph);
+    (void)cudaGetLastError();  // an invalidated capture's error must not surface at a later launch
     throw;
   }
   CUDA_CHECK(cudaStreamEndCapture(s, &graph));
-  cudaGraphExec_t exec = static_cast<cudaGraphExec_t>(exec_);
-  bool updated = false;
-  if (exec) {
+  struct GraphGuard {  // the captured graph is freed on every exit path
+    cudaGraph_t g;
+    ~GraphGuard() { cudaGraphDestroy(g); }
+  } guard{graph};
+  if (exec_) {
     cudaGraphExecUpdateResultInfo info;
-    updated = cudaGraphExecUpdate(exec, graph, &info) == cudaSuccess;
-    if (!updated) {
-      cudaGetLastError();  // the refused update is not an error for us: instantiate afresh
-      CUDA_CHECK(cudaGraphExecDestroy(exec));
-      exec = nullptr;
+    if (cudaGraphExecUpdate(static_cast<cudaGraphExec_t>(exec_), graph, &info) != cudaSuccess) {
+      (void)cudaGetLastError();  // a refused update is not an error for us: instantiate afresh
+      cudaGraphExec_t old = static_cast<cudaGraphExec_t>(exec_);
+      exec_ = nullptr;
+      CUDA_CHECK(cudaGraphExecDestroy(old));
     }
   }
-  if (!updated) {
+  if (!exec_) {
+    cudaGraphExec_t exec = nullptr;
     CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+    exec_ = exec;
     ++instantiations_;
   }
-  exec_ = exec;
-  CUDA_CHECK(cudaGraphDestroy(graph));
-  CUDA_CHECK(cudaGraphLaunch(exec, s));
+  CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), s));
 }
 
 }  // namespace tl::cuda

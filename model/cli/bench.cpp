@@ -149,7 +149,11 @@ int cmd_bench(int argc, char** argv) {
   std::printf("projector      %9.1f ms\n", trace.projector_s * 1e3);
   std::printf("prefill        %9.1f ms  (%.1f tok/s)\n", trace.prefill_s * 1e3, trace.prompt_positions / trace.prefill_s);
   std::printf("first token    %9.1f ms  (load excluded)\n", ttft_ms);
-  std::printf("decode         %9.1f tok/s\n", decode_tok_s);
+  std::printf("decode         %9.1f tok/s", decode_tok_s);
+  if (device == Device::CUDA)
+    std::printf("  (%s)", trace.graph_instantiations ? strfmt("CUDA graph, %d instantiation(s)", trace.graph_instantiations).c_str()
+                                                       : "kernel launches, no graph");
+  std::printf("\n");
   std::printf("bandwidth      %9.1f GB/s achieved (%.1f MB of weights per token), memcpy %.1f GB/s\n",
               weight_bytes * decode_tok_s / 1e9, weight_bytes / 1e6, bandwidth);
   std::printf("peak RSS       %9.1f MiB (weight file %.1f MiB)\n", peak_rss / 1048576.0,

@@ -132,6 +132,17 @@ TEST(Kernels, AmxTilingEmulatedMatchesBf16Kernel) {
     }
 }
 
+TEST(Kernels, ArgmaxFirstMaximumNaNLargest) {
+  OwnedTensor x = random_f32({50});
+  float* p = x.tensor.ptr<float>();
+  p[10] = 9.0f;
+  p[30] = 9.0f;
+  EXPECT_EQ(ops::argmax(x.tensor), 10);  // ties: the first
+  p[40] = std::nanf("");
+  p[45] = std::nanf("");
+  EXPECT_EQ(ops::argmax(x.tensor), 40);  // NaN counts as the largest (torch.argmax)
+}
+
 TEST(Kernels, IsaDotAxpyConvert) {
   for (const cpu::IsaKernels* isa : isa_tables()) {
     for (int64_t n : {1, 7, 16, 33, 64, 72, 129, 1000}) {

@@ -114,3 +114,22 @@ TEST(CudaModel, GraphsPlainLaunchesAndSamplingAgree) {
     EXPECT_EQ(graphs.tokens, sampled.tokens) << name;
   }
 }
+
+TEST(CudaModel, GraphDecodeCrossesIntoSplitKAttention) {
+  // Past 256 cached positions decode attention switches from the flash kernel to split-K: the step
+  // graph's topology changes once (one more instantiation), every other step updates in place.
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
+  Vlm gpu(kModels + "plain", Device::CUDA);
+  Request req;
+  req.prompt = "Describe a sunny day in two words.";
+  req.max_new_tokens = 280;
+  req.ignore_eos = true;
+  Trace graphs, plain;
+  gpu.run(req, graphs);
+  ASSERT_GT(graphs.prompt_positions + static_cast<int64_t>(graphs.tokens.size()), 300);
+  gpu.set_cuda_graphs(false);
+  gpu.run(req, plain);
+  EXPECT_EQ(graphs.tokens, plain.tokens);
+  EXPECT_GE(graphs.graph_instantiations, 1);
+  EXPECT_LE(graphs.graph_instantiations, 2) << "decode graphs re-instantiated instead of updated";
+}
