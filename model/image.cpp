@@ -81,10 +81,12 @@ void check_pnm_header(const uint8_t* d, size_t n, const char* src) {
   }
 }
 
-// stb_image copies a PNG's first IDAT chunk into a buffer it has not allocated yet when that chunk is
-// empty: memcpy(NULL, p, 0), undefined behaviour (found by tests/fuzz/fuzz_image). Walk the chunks as
-// it reads them (length, type, data, CRC) and refuse an empty IDAT before any image data; encoders do
-// not write one.
+// Two PNG screens, found by tests/fuzz/fuzz_image. stb_image copies a PNG's first IDAT chunk into a
+// buffer it has not allocated yet when that chunk is empty (memcpy(NULL, p, 0), undefined behaviour),
+// and it grows its IDAT buffer to a chunk's declared length before checking that the file holds that
+// many bytes (a 100-byte file declaring a 2 GB chunk allocates 2 GB, then fails). Walk the chunks as
+// it reads them (length, type, data, CRC) and refuse an empty IDAT before any image data and any chunk
+// longer than the rest of the file; stb_image would refuse the latter too, after the allocation.
 void check_png_chunks(const uint8_t* d, size_t n, const char* src) {
   static const uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
   if (n < 8 || std::memcmp(d, kSignature, 8) != 0) return;
@@ -93,13 +95,18 @@ void check_png_chunks(const uint8_t* d, size_t n, const char* src) {
     for (size_t j = k; j < k + 4; ++j) v = (v << 8) | (j < n ? d[j] : 0);
     return v;
   };
+  bool image_data = false;
   for (size_t i = 8; i < n;) {
     const uint32_t len = be32(i), type = be32(i + 4);
-    if (type == 0x49444154u) {  // IDAT
-      if (len == 0) fail_input("%s: cannot decode image (PNG with an empty IDAT chunk before the image data)", src);
-      return;  // image data has started: stb_image has its buffer
-    }
     if (type == 0x49454E44u) return;  // IEND
+    if (i + 8 > n || len > n - i - 8)
+      fail_input("%s: cannot decode image (PNG chunk of %u bytes at offset %zu runs past the end of the %zu-byte file)",
+                 src, len, i, n);
+    if (type == 0x49444154u) {  // IDAT
+      if (len == 0 && !image_data)
+        fail_input("%s: cannot decode image (PNG with an empty IDAT chunk before the image data)", src);
+      image_data = true;
+    }
     i += 12 + static_cast<size_t>(len);
   }
 }

@@ -113,7 +113,8 @@ TEST(Image, JpegDecodeVersusLibjpegIsMeasured) {
 
 // Inputs the image fuzzer (tests/fuzz/fuzz_image) found, kept as regressions: JPEG Huffman tables
 // that overflow stb_image's size list, a PNM header number that overflows its int, a PNG whose empty
-// first IDAT chunk makes stb_image memcpy into a null buffer, a GIF whose 'pad' canvas would be 11008²
+// first IDAT chunk makes stb_image memcpy into a null buffer, one whose chunk length makes it allocate
+// 2 GB for a tiny file, a GIF whose 'pad' canvas would be 11008²
 // pixels. Each must be refused cleanly or preprocessed, never crash (the
 // sanitizer build, `make test-sanitize`, would report any out-of-bounds access).
 TEST(Image, FuzzerRegressions) {
@@ -131,6 +132,7 @@ TEST(Image, FuzzerRegressions) {
                         {"jpeg_dht_overflow_3.jpg", "corrupt JPEG Huffman table"},
                         {"pnm_header_number_overflow.ppm", "PNM header number"},
                         {"png_empty_first_idat.png", "empty IDAT chunk"},
+                        {"png_idat_length_past_end.png", "runs past the end"},
                         {"gif_11008x57_pad_canvas.gif", nullptr},
                         {"gif_57x11008_pad_taps.gif", nullptr},
                         {"bmp_57x10323_pad_taps.bmp", nullptr}};
