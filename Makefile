@@ -9,6 +9,7 @@
 #   make deps     install the Debian packages the build needs (prints the apt-get line if not root)
 #   make test-sanitize   build and run every test with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz     build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (default 60)
+#   make cuda-emu run the CUDA GEMM and attention kernels in a CPU emulator against kernels/ref (no GPU)
 #   make clean    remove build/
 #
 # Variables: BUILD=dir, JOBS=n, CMAKE_FLAGS="-DTINYLLAVA_CUDA=OFF ...", DEMO_DIR=dir.
@@ -24,7 +25,7 @@ PROMPT      ?= What are these?
 DEB_PACKAGES := cmake make g++ libeigen3-dev libstb-dev libgtest-dev libbenchmark-dev
 SHELL := /bin/bash
 
-.PHONY: all build configure test bench demo run model deps clean test-sanitize fuzz
+.PHONY: all build configure test bench demo run model deps clean test-sanitize fuzz cuda-emu
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := json safetensors config sentencepiece tokenizer image npy
 
@@ -97,6 +98,11 @@ test-sanitize: deps
 
 # libFuzzer: each target runs FUZZ_SECONDS on its committed seeds (tests/fuzz/corpus/<target>), growing
 # a working corpus in build-fuzz/corpus/<target>; crashes land in build-fuzz/artifacts/.
+# The CUDA kernels without a GPU: tools/cuda_emu transforms kernels/cuda/{gemm,attention}.cu and runs
+# every rung on the CUDA tests' cases under two thread schedules (g++, make, python3; ~2 minutes).
+cuda-emu:
+	tools/cuda_emu/run.sh
+
 fuzz:
 	@command -v clang++ >/dev/null || { echo "fuzz: needs clang and libFuzzer: apt-get install -y clang libclang-rt-dev"; exit 1; }
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTINYLLAVA_FUZZ=ON \
