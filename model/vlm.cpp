@@ -86,6 +86,7 @@ Vlm::Vlm(const std::string& dir, Device device) : model_(load_model(dir)), devic
   if (device_ == Device::CUDA) {  // everything validated: now the upload
     if (!cuda_available()) fail_input("--device cuda: no CUDA device is visible (or this build has no CUDA)");
     device_weights_ = upload_weights(model_.weights);
+    model_.checkpoint->release_pages();  // the host copy is no longer read: give its memory back
   }
   text_ = std::make_unique<OpenElm>(model_.weights.text, model_.config.text);
 }

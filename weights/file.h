@@ -23,6 +23,9 @@ class MappedFile {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
+  // Drops the pages read so far from this process's memory (madvise DONTNEED); the mapping stays
+  // valid and pages are read from the file again on the next access. For weights copied elsewhere.
+  void release_pages() const;
 
  private:
   void unmap();

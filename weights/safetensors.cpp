@@ -231,6 +231,10 @@ uint64_t Checkpoint::total_bytes() const {
   return n;
 }
 
+void Checkpoint::release_pages() const {
+  for (const auto& f : files_) f->release_pages();
+}
+
 // ---- Writer ---------------------------------------------------------------------------------------
 
 SafetensorsWriter::SafetensorsWriter(const std::string& path, const std::vector<Spec>& tensors,

@@ -64,6 +64,7 @@ class SafetensorsFile {
   const std::vector<TensorEntry>& tensors() const { return header_.tensors; }
   const std::vector<std::pair<std::string, std::string>>& metadata() const { return header_.metadata; }
   uint64_t file_size() const { return map_.size(); }
+  void release_pages() const { map_.release_pages(); }
 
  private:
   MappedFile map_;
@@ -79,6 +80,8 @@ class Checkpoint {
   const std::vector<const TensorEntry*>& tensors() const { return all_; }  // every tensor, file order
   std::vector<std::string> files() const;
   uint64_t total_bytes() const;  // sum of the file sizes
+  // Drops the mapped pages from memory (after the weights were uploaded to a GPU); still readable.
+  void release_pages() const;
 
  private:
   void add_file(const std::string& path, const std::vector<std::string>* expected_names);
