@@ -230,6 +230,13 @@ int cmd_dump(int argc, char** argv) {
   std::printf("wrote %s: %s%zu prompt ids, %lld positions, logits [%zu], %zu tokens\n", out.c_str(),
               has_image ? "pixel_values, vision_features, connector, " : "", ids.size(),
               static_cast<long long>(trace.prompt_positions), trace.logits.size(), tokens.size());
+  if (device == Device::CUDA) {
+    // The GPU's tensor cores round activations to the weights' dtype: its stated bound against the
+    // exact CPU path (tests/model/test_cuda_model.cpp holds it on the fixtures).
+    const DType wdt = vlm.model().weights.text.layers.at(0).qkv.dtype;
+    std::printf("device cuda, %s weights: expected error vs the exact CPU path <= %s of max |value| per stage\n",
+                dtype_name(wdt), wdt == DType::F32 ? "5e-5" : wdt == DType::F16 ? "1e-2" : "3e-2");
+  }
   return 0;
 }
 
