@@ -20,17 +20,21 @@ struct StbFree {
   void operator()(void* p) const { stbi_image_free(p); }
 };
 
-// stb_image (Debian's 2022 copy) builds each JPEG Huffman table with a 257-entry size list without
-// checking that the 16 code-length counts sum to at most 256: a crafted DHT segment writes past it
-// (found by tests/fuzz/fuzz_image). Walk the JPEG's marker segments first and refuse such a table.
-// Entropy-coded data after SOS is skipped up to the next marker, so progressive files' later DHT
-// segments are checked too.
+// Two flaws of stb_image's (Debian's 2022 copy) JPEG Huffman tables, found by tests/fuzz/fuzz_image:
+// it builds each table with a 257-entry size list without checking that the 16 code-length counts sum
+// to at most 256 (a crafted DHT segment writes past it), and it decodes a scan with whatever table
+// number the scan names, defined or not (an undefined table is uninitialised memory: its decoder runs
+// past the table's arrays). Walk the JPEG's marker segments first and refuse such a table, and a scan
+// that uses a table no DHT segment defined before it. Entropy-coded data after SOS is skipped up to the
+// next marker, so progressive files' later segments are checked too.
 void check_jpeg_huffman_tables(const uint8_t* d, size_t n, const char* src) {
   // stb_image takes any run of 0xFF followed by 0xD8 as the start of a JPEG.
   size_t i = 0;
   while (i < n && d[i] == 0xFF) ++i;
   if (i == 0 || i >= n || d[i] != 0xD8) return;  // not a JPEG
   ++i;
+  bool defined[2][4] = {};  // [DC, AC][table number]: seen in a DHT segment so far
+  bool progressive = false;
   while (i + 1 < n) {
     if (d[i] != 0xFF) {  // entropy-coded data: find the next real marker
       ++i;
@@ -44,6 +48,24 @@ void check_jpeg_huffman_tables(const uint8_t* d, size_t n, const char* src) {
     if (m == 0xD9) return;  // EOI
     if (i + 4 > n) return;  // truncated: stb_image reports it
     const size_t len = (static_cast<size_t>(d[i + 2]) << 8) | d[i + 3];
+    if (m == 0xC0 || m == 0xC1 || m == 0xC2) progressive = m == 0xC2;  // the frame types stb_image reads
+    if (m == 0xDA && i + 5 < n) {
+      // SOS: Ns, then (component, DC table << 4 | AC table) per component, then Ss, Se, Ah << 4 | Al.
+      // Baseline scans decode with both tables; progressive DC first passes with the DC table only,
+      // DC refinements with none, AC scans with the AC table only (as stb_image does).
+      const size_t ns = d[i + 4], tail = i + 5 + 2 * ns;
+      if (tail + 2 < n) {
+        const int ss = d[tail], ah = d[tail + 2] >> 4;
+        const bool uses_dc = !progressive || (ss == 0 && ah == 0), uses_ac = !progressive || ss > 0;
+        for (size_t c = 0; c < ns; ++c) {
+          const int td = d[i + 6 + 2 * c] >> 4, ta = d[i + 6 + 2 * c] & 15;
+          if ((uses_dc && td <= 3 && !defined[0][td]) || (uses_ac && ta <= 3 && !defined[1][ta]))
+            fail_input("%s: cannot decode image (corrupt JPEG: a scan uses Huffman table %s%d, never defined)", src,
+                       uses_dc && td <= 3 && !defined[0][td] ? "DC " : "AC ",
+                       uses_dc && td <= 3 && !defined[0][td] ? td : ta);
+        }
+      }
+    }
     if (m == 0xC4) {
       // As stb_image reads it: tables while the declared length lasts, each 17 bytes of header read
       // whole even past the segment's end, and bytes past the end of the file read as 0.
@@ -53,6 +75,8 @@ void check_jpeg_huffman_tables(const uint8_t* d, size_t n, const char* src) {
         for (size_t k = t + 1; k <= t + 16 && k < n; ++k) symbols += d[k];
         if (symbols > 256)
           fail_input("%s: cannot decode image (corrupt JPEG Huffman table: %zu codes, expected at most 256)", src, symbols);
+        const int tc = d[t] >> 4, th = d[t] & 15;  // stb_image refuses other classes and numbers itself
+        if (tc <= 1 && th <= 3) defined[tc][th] = true;
         remaining -= 17 + static_cast<int64_t>(symbols);
         t += 17 + symbols;
       }

@@ -112,7 +112,7 @@ TEST(Image, JpegDecodeVersusLibjpegIsMeasured) {
 }
 
 // Inputs the image fuzzer (tests/fuzz/fuzz_image) found, kept as regressions: JPEG Huffman tables
-// that overflow stb_image's size list, a PNM header number that overflows its int, a PNG whose empty
+// that overflow stb_image's size list, a JPEG scan decoding with a table never defined, a PNM header number that overflows its int, a PNG whose empty
 // first IDAT chunk makes stb_image memcpy into a null buffer, one whose chunk length makes it allocate
 // 2 GB for a tiny file, a GIF whose 'pad' canvas would be 11008²
 // pixels. Each must be refused cleanly or preprocessed, never crash (the
@@ -130,6 +130,7 @@ TEST(Image, FuzzerRegressions) {
                         {"jpeg_dht_overflow_1.jpg", "corrupt JPEG Huffman table"},
                         {"jpeg_dht_overflow_2.jpg", "corrupt JPEG Huffman table"},
                         {"jpeg_dht_overflow_3.jpg", "corrupt JPEG Huffman table"},
+                        {"jpeg_scan_undefined_huffman_table.jpg", "Huffman table AC 2, never defined"},
                         {"pnm_header_number_overflow.ppm", "PNM header number"},
                         {"png_empty_first_idat.png", "empty IDAT chunk"},
                         {"png_idat_length_past_end.png", "runs past the end"},
