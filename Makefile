@@ -9,7 +9,7 @@
 #   make deps     install the Debian packages the build needs (prints the apt-get line if not root)
 #   make test-sanitize   build and run every test with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz     build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (default 60)
-#   make cuda-emu run the CUDA GEMM and attention kernels in a CPU emulator against kernels/ref (no GPU)
+#   make cuda-emu run the CUDA kernels (gemm, attention, ops_cuda) in a CPU emulator against kernels/ref (no GPU)
 #   make clean    remove build/
 #
 # Variables: BUILD=dir, JOBS=n, CMAKE_FLAGS="-DTINYLLAVA_CUDA=OFF ...", DEMO_DIR=dir.
@@ -98,8 +98,8 @@ test-sanitize: deps
 
 # libFuzzer: each target runs FUZZ_SECONDS on its committed seeds (tests/fuzz/corpus/<target>), growing
 # a working corpus in build-fuzz/corpus/<target>; crashes land in build-fuzz/artifacts/.
-# The CUDA kernels without a GPU: tools/cuda_emu transforms kernels/cuda/{gemm,attention}.cu and runs
-# every rung on the CUDA tests' cases under two thread schedules (g++, make, python3; ~2 minutes).
+# The CUDA kernels without a GPU: tools/cuda_emu transforms kernels/cuda/{gemm,attention,ops_cuda}.cu and
+# runs them on the CUDA tests' cases under two thread schedules (g++, make, python3; ~2 minutes).
 cuda-emu:
 	tools/cuda_emu/run.sh
 

@@ -221,6 +221,7 @@ void rope(Tensor& x, int64_t pos0, const ops::RopeTable& table) {
   std::lock_guard<std::mutex> lock(g_rope.mutex);
   if (g_rope.serial != table.serial || table.serial == 0) {
     synchronize();  // earlier launches may still read the old copy
+    g_rope.serial = 0;  // stale until the new copy is complete (a failed upload must not look current)
     CUDA_CHECK(cudaFree(g_rope.cos));
     CUDA_CHECK(cudaFree(g_rope.sin));
     g_rope.cos = g_rope.sin = nullptr;
@@ -318,8 +319,9 @@ __global__ void embed_device_ids_kernel(const void* table, DType dt, const int* 
 
 void embed_ids_on_device(const Tensor& table, const int* d_ids, int64_t n, Tensor& out) {
   check_f32("embed", out);
-  if (table.device != Device::CUDA || table.ndim != 2 || out.ndim != 2 || out.shape[0] != n ||
-      out.shape[1] != table.shape[1])
+  if (table.device != Device::CUDA || out.device != Device::CUDA || !table.is_contiguous() ||
+      (table.dtype != DType::F32 && table.dtype != DType::F16 && table.dtype != DType::BF16) || table.ndim != 2 ||
+      out.ndim != 2 || out.shape[0] != n || out.shape[1] != table.shape[1])
     fail_internal("embed: table %s -> out %s", shape_str(table).c_str(), shape_str(out).c_str());
   const int64_t D = table.shape[1];
   launch_1d(embed_device_ids_kernel, n * D, static_cast<const void*>(table.data), table.dtype, d_ids, table.shape[0],

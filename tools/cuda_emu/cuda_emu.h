@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <string>
 #include <type_traits>
 
 #include "tensor/dtype.h"
@@ -81,13 +82,64 @@ inline __nv_bfloat162 __floats2bfloat162_rn(float lo, float hi) {
 inline float2 __bfloat1622float2(__nv_bfloat162 h) { return {__bfloat162float(h.x), __bfloat162float(h.y)}; }
 
 // ---- runtime API (the calls the kernel files make) -----------------------------------------------------
-enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidConfiguration = 9 };
+// Values as in the CUDA toolkit. Calls that fail also set the error cudaGetLastError returns, as CUDA does.
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorInvalidPitchValue = 12,
+  cudaErrorInvalidMemcpyDirection = 21,
+  cudaErrorInvalidResourceHandle = 400,
+  cudaErrorIllegalState = 401,
+  cudaErrorStreamCaptureUnsupported = 900,
+  cudaErrorStreamCaptureInvalidated = 901,
+  cudaErrorStreamCaptureImplicit = 906,
+  cudaErrorGraphExecUpdateFailure = 910,
+};
 struct CUstream_st;
 using cudaStream_t = CUstream_st*;
 enum cudaDeviceAttr { cudaDevAttrMaxSharedMemoryPerBlockOptin = 97 };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 struct cudaFuncAttributes {
   size_t sharedSizeBytes = 0;  // static shared memory: not known before a launch here, so 0
+};
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4,
+};
+enum cudaStreamCaptureMode {
+  cudaStreamCaptureModeGlobal = 0,
+  cudaStreamCaptureModeThreadLocal = 1,
+  cudaStreamCaptureModeRelaxed = 2,
+};
+enum cudaStreamCaptureStatus {
+  cudaStreamCaptureStatusNone = 0,
+  cudaStreamCaptureStatusActive = 1,
+  cudaStreamCaptureStatusInvalidated = 2,
+};
+struct CUgraph_st;
+struct CUgraphExec_st;
+struct CUgraphNode_st;
+using cudaGraph_t = CUgraph_st*;
+using cudaGraphExec_t = CUgraphExec_st*;
+using cudaGraphNode_t = CUgraphNode_st*;
+enum cudaGraphExecUpdateResult {
+  cudaGraphExecUpdateSuccess = 0,
+  cudaGraphExecUpdateError = 1,
+  cudaGraphExecUpdateErrorTopologyChanged = 2,
+  cudaGraphExecUpdateErrorNodeTypeChanged = 3,
+  cudaGraphExecUpdateErrorFunctionChanged = 4,
+  cudaGraphExecUpdateErrorParametersChanged = 5,
+  cudaGraphExecUpdateErrorNotSupported = 6,
+};
+struct cudaGraphExecUpdateResultInfo {
+  cudaGraphExecUpdateResult result;
+  cudaGraphNode_t errorNode;
+  cudaGraphNode_t errorFromNode;
 };
 
 namespace emu {
@@ -97,7 +149,7 @@ constexpr size_t kMaxStaticSmem = 48 * 1024;
 constexpr size_t kMaxSmemOptin = 232448;
 constexpr unsigned kMaxGridYZ = 65535;
 
-cudaError_t take_last_error();     // cudaGetLastError: returns and clears the sticky launch error
+cudaError_t take_last_error();     // cudaGetLastError: returns and clears the sticky error
 const char* error_string(cudaError_t err);
 }  // namespace emu
 
@@ -121,11 +173,31 @@ template <typename Kernel>
 cudaError_t cudaFuncSetAttribute(Kernel*, cudaFuncAttribute, int value) {
   return value >= 0 && static_cast<size_t>(value) <= emu::kMaxSmemOptin ? cudaSuccess : cudaErrorInvalidValue;
 }
-inline cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t = nullptr) {
-  std::memset(p, value, bytes);
-  return cudaSuccess;
+
+// Device memory is host memory from emu::device_alloc (registered, so copies can check their direction).
+// Work on a stream runs when it is issued (the emulator has no asynchrony), except while the stream is
+// being captured: then it is recorded into the graph and runs at cudaGraphLaunch. See cuda_emu.cpp.
+cudaError_t cudaMalloc(void** p, size_t bytes);
+template <typename T>
+cudaError_t cudaMalloc(T** p, size_t bytes) {
+  return cudaMalloc(reinterpret_cast<void**>(p), bytes);
 }
-inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaFree(void* p);
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s = nullptr);
+cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
+                              cudaMemcpyKind kind, cudaStream_t s = nullptr);
+cudaError_t cudaMemsetAsync(void* p, int value, size_t bytes, cudaStream_t s = nullptr);
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus* status);
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t* graph);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphExecUpdate(cudaGraphExec_t exec, cudaGraph_t graph, cudaGraphExecUpdateResultInfo* info);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
 
 // ---- the emulator ---------------------------------------------------------------------------------------
 namespace emu {
@@ -137,7 +209,9 @@ const char* order_name();
 const char* copies_name();
 
 // Runs `thread_body` once per thread of every block of `grid`. The name is the kernel's, for messages.
-// A bad configuration sets the error cudaGetLastError returns and runs nothing, as CUDA does.
+// A bad configuration sets the error cudaGetLastError returns and runs nothing, as CUDA does. On a
+// stream being captured the launch (with a copy of thread_body and its captured arguments) is recorded
+// into the graph instead.
 void launch(const char* kernel, dim3 grid, dim3 block, size_t dynamic_smem, cudaStream_t,
             const std::function<void()>& thread_body);
 
@@ -148,6 +222,23 @@ dim3 block_dim();
 dim3 grid_dim();
 
 [[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Device memory (cudaMalloc, the workspace and the suites' buffers): 256-byte aligned like cudaMalloc,
+// NaN bytes until written, followed (after the size rounded up to 256 bytes) by an inaccessible page,
+// so accessing far past the end faults. device_free fails on a pointer device_alloc did not return.
+void* device_alloc(size_t bytes);
+void device_free(void* p);
+// Whether [p, p + bytes) lies inside one device allocation (as requested, without the rounding).
+bool is_device(const void* p, size_t bytes);
+// The bytes between each allocation's requested end and the guard page must keep their NaN poison: a
+// description of the first that was written (a kernel wrote past an end), or "" if none was.
+std::string device_overrun();
+// The engine's stream (tl::cuda::stream()): a blocking stream, the only one that can be captured.
+cudaStream_t engine_stream();
+// Graphs and executable graphs alive (created and not yet destroyed): a suite checks nothing leaks.
+int live_graph_objects();
+// The next n cudaMalloc calls fail with cudaErrorMemoryAllocation (tests of the error paths).
+void fail_next_mallocs(int n);
 
 // Shared memory of the running block. A block's first use of an allocation fills it with 0xff bytes
 // (NaN as f32, f16 and bf16) and records its range, so cp.async and ldmatrix can check their addresses.
@@ -232,6 +323,9 @@ T __ldg(const T* p) {
     emu::fail("__ldg of a %zu-byte type from misaligned address %p", sizeof(T), static_cast<const void*>(p));
   return *p;
 }
+// Round-to-nearest F32 operations that nvcc never fuses into an FMA (g++ without -mfma does not either).
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __uint_as_float(unsigned u) {
   float f;
   std::memcpy(&f, &u, 4);
@@ -243,6 +337,9 @@ inline unsigned __float_as_uint(float f) {
   return u;
 }
 
-// Device code calls min/max unqualified (CUDA's overloads); fmaxf, expf, fmaf, tanhf, erff come from <cmath>.
+// Device code calls min/max/isnan unqualified (CUDA's overloads); fmaxf, expf, fmaf, tanhf, erff, sqrtf
+// come from <cmath>.
+using std::isinf;
+using std::isnan;
 using std::max;
 using std::min;

@@ -1,5 +1,5 @@
-// tools/cuda_emu/emu_test.h — what the emulated suites (test_gemm.cpp, test_attention.cpp) share:
-// guarded "device" buffers, random data, the tally of checks with its one-line summary, and the
+// tools/cuda_emu/emu_test.h — what the emulated suites (test_gemm.cpp, test_attention.cpp, test_ops.cpp)
+// share: guarded "device" buffers, random data, the tally of checks with its one-line summary, and the
 // schedules every suite runs under.
 //
 // A suite binary runs all its cases once per schedule (default: both; --schedule=forward:eager or
@@ -7,9 +7,6 @@
 // with one summary line; it exits 1 if any check failed. The emulator itself exits 2 on a CUDA
 // semantics violation (cuda_emu: error: ...).
 #pragma once
-
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -26,25 +23,15 @@
 
 namespace emu_test {
 
-// Device memory stand-in: 256-byte aligned like cudaMalloc, NaN bytes until written, and followed
-// (within the alignment slack) by an inaccessible page, so reading far past the end faults.
+// Device memory (emu::device_alloc): 256-byte aligned like cudaMalloc, NaN bytes until written, and
+// followed (after the alignment slack, whose writes the tally reports) by an inaccessible page, so
+// accessing far past the end faults.
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(size_t bytes) {
-    page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    const size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
-    mapped_ = (rounded + page_ - 1) / page_ * page_ + page_;
-    base_ = static_cast<char*>(mmap(nullptr, mapped_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    if (base_ == MAP_FAILED) emu::fail("cannot map %zu bytes of device memory", bytes);
-    mprotect(base_ + mapped_ - page_, page_, PROT_NONE);
-    data_ = base_ + mapped_ - page_ - rounded;
-    std::memset(data_, 0xff, rounded);
-  }
-  DeviceBuffer(DeviceBuffer&& o) noexcept : base_(o.base_), data_(o.data_), mapped_(o.mapped_), page_(o.page_) {
-    o.base_ = nullptr;
-  }
+  explicit DeviceBuffer(size_t bytes) : data_(static_cast<char*>(emu::device_alloc(bytes))) {}
+  DeviceBuffer(DeviceBuffer&& o) noexcept : data_(o.data_) { o.data_ = nullptr; }
   ~DeviceBuffer() {
-    if (base_) munmap(base_, mapped_);
+    if (data_) emu::device_free(data_);
   }
   DeviceBuffer(const DeviceBuffer&) = delete;
   DeviceBuffer& operator=(const DeviceBuffer&) = delete;
@@ -56,9 +43,7 @@ class DeviceBuffer {
   }
 
  private:
-  char* base_ = nullptr;
   char* data_ = nullptr;
-  size_t mapped_ = 0, page_ = 0;
 };
 
 inline std::mt19937 g_rng;
@@ -95,10 +80,13 @@ class Tally {
  public:
   Tally(const char* suite, bool verbose) : suite_(suite), verbose_(verbose) {}
 
+  // Every check also fails when something wrote past the end of a device allocation since the last one
+  // (emu::device_overrun), whatever its result.
   void check(const std::string& what, double rel, double tol) {
     const double seconds = lap();
     ++checks_;
-    const bool ok = rel <= tol;
+    const std::string overrun = emu::device_overrun();
+    const bool ok = rel <= tol && overrun.empty();
     if (ok) ++passed_;
     if (checks_ == 1 || rel / tol > worst_ratio_) {
       worst_ratio_ = rel / tol;
@@ -107,8 +95,24 @@ class Tally {
       worst_tol_ = tol;
     }
     if (!ok || verbose_)
-      std::printf("%s [%s:%s] %s: rel err %.2e (tol %.0e), %.2f s\n", ok ? "ok  " : "FAIL", emu::order_name(),
-                  emu::copies_name(), what.c_str(), rel, tol, seconds);
+      std::printf("%s [%s:%s] %s: rel err %.2e (tol %.0e)%s%s, %.2f s\n", ok ? "ok  " : "FAIL", emu::order_name(),
+                  emu::copies_name(), what.c_str(), rel, tol, overrun.empty() ? "" : "; ", overrun.c_str(), seconds);
+    std::fflush(stdout);
+  }
+
+  // A check with an exact answer (bit-identical output, an index, a count): pass or fail, no error size.
+  void exact(const std::string& what, bool ok, std::string detail = "") {
+    const double seconds = lap();
+    ++checks_;
+    const std::string overrun = emu::device_overrun();
+    if (!overrun.empty()) {
+      ok = false;
+      detail += (detail.empty() ? "" : "; ") + overrun;
+    }
+    if (ok) ++passed_;
+    if (!ok || verbose_)
+      std::printf("%s [%s:%s] %s%s%s, %.2f s\n", ok ? "ok  " : "FAIL", emu::order_name(), emu::copies_name(),
+                  what.c_str(), detail.empty() ? "" : ": ", detail.c_str(), seconds);
     std::fflush(stdout);
   }
 
@@ -117,13 +121,19 @@ class Tally {
   void refuses(const std::string& what, F&& call) {
     ++checks_;
     bool refused = false;
+    std::string message;
     try {
       call();
-    } catch (const tl::Error&) {
+    } catch (const tl::Error& e) {
       refused = true;
+      message = e.what();
     }
-    if (refused) ++passed_;
-    if (!refused || verbose_) std::printf("%s refuses %s, %.2f s\n", refused ? "ok  " : "FAIL", what.c_str(), lap());
+    const std::string overrun = emu::device_overrun();
+    const bool ok = refused && overrun.empty();
+    if (ok) ++passed_;
+    if (!ok || verbose_)  // with the message: a refusal for the wrong reason shows
+      std::printf("%s refuses %s%s%s%s%s, %.2f s\n", ok ? "ok  " : "FAIL", what.c_str(), refused ? ": " : "",
+                  message.c_str(), overrun.empty() ? "" : "; ", overrun.c_str(), lap());
   }
 
   // The summary line; returns the exit status.

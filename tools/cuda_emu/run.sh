@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# tools/cuda_emu/run.sh — re-checks kernels/cuda/gemm.cu and kernels/cuda/attention.cu on a machine
+# tools/cuda_emu/run.sh — re-checks kernels/cuda/gemm.cu, attention.cu and ops_cuda.cu on a machine
 # without a GPU: transforms the current .cu files, builds them with g++ against the CPU emulator, and
-# runs both suites against kernels/ref. Exits non-zero if the transformation, the build or any check
-# fails. See tools/cuda_emu/README.md.
+# runs the three suites against kernels/ref. Exits non-zero if the transformation, the build or any
+# check fails. See tools/cuda_emu/README.md.
 #
 #   tools/cuda_emu/run.sh [suite options]     e.g. --verbose, --schedule=reverse:lazy
 #
@@ -22,15 +22,17 @@ start=$SECONDS
 python3 "$emu/transform.py" kernels/cuda/gemm.cu "$build/gemm_emu.cpp" \
   --ptx-helpers smem_addr,cp_async_16,cp_async_commit,cp_async_wait,ldmatrix_x4,mma_16816
 python3 "$emu/transform.py" kernels/cuda/attention.cu "$build/attention_emu.cpp"
+python3 "$emu/transform.py" kernels/cuda/ops_cuda.cu "$build/ops_cuda_emu.cpp"
 
 # 2. Build (incremental: make recompiles what changed).
 make --no-print-directory -s -f "$emu/Makefile" BUILD="$build" -j "$jobs"
 echo "cuda_emu: built in $((SECONDS - start)) s"
 
-# 3. Both suites, each under both schedules; a failing suite does not stop the other.
+# 3. The suites, each under both schedules; a failing suite does not stop the others.
 status=0
 "$build/emu_gemm" "$@" || status=1
 "$build/emu_attention" "$@" || status=1
+"$build/emu_ops" "$@" || status=1
 
 echo "cuda_emu: $([ $status -eq 0 ] && echo PASS || echo FAIL) in $((SECONDS - start)) s"
 exit $status
