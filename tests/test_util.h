@@ -5,6 +5,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -69,6 +72,16 @@ inline RunResult run_tinyllava(const std::string& args, const std::string& scrat
 
 inline bool shared_dir_present() {
   return ::access(TINYLLAVA_SHARED_DIR "/MODEL_SPEC.md", R_OK) == 0;
+}
+
+// max |got - want| relative to max |want| over n values (the tests' error measure for float outputs).
+inline double max_rel_error(const float* got, const float* want, size_t n) {
+  double max_ref = 0, max_diff = 0;
+  for (size_t i = 0; i < n; ++i) {
+    max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
+    max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
+  }
+  return max_diff / std::max(max_ref, 1e-30);
 }
 
 }  // namespace tl::test

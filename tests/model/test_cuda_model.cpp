@@ -16,22 +16,15 @@
 #include "kernels/ops.h"
 #include "model/vlm.h"
 #include "tensor/buffer.h"
+#include "test_util.h"
 #include "weights/npy.h"
 
 using namespace tl;
+using tl::test::max_rel_error;
 
 namespace {
 
 const std::string kModels = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fixtures/models/";
-
-double rel_error(const float* got, const float* want, size_t n) {
-  double max_ref = 0, max_diff = 0;
-  for (size_t i = 0; i < n; ++i) {
-    max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
-    max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
-  }
-  return max_diff / std::max(max_ref, 1e-30);
-}
 
 double bound_for(DType weights) {
   switch (weights) {
@@ -62,14 +55,14 @@ TEST(CudaModel, MatchesTheCpuPathOnEveryFixture) {
       const char* what = with_image ? "image" : "text";
       if (with_image) {
         ASSERT_EQ(got.features.tensor.shape_vec(), want.features.tensor.shape_vec());
-        EXPECT_LE(rel_error(got.features.tensor.ptr<float>(), want.features.tensor.ptr<float>(),
+        EXPECT_LE(max_rel_error(got.features.tensor.ptr<float>(), want.features.tensor.ptr<float>(),
                             static_cast<size_t>(want.features.tensor.numel())), bound) << name << " features";
-        EXPECT_LE(rel_error(got.image_rows.tensor.ptr<float>(), want.image_rows.tensor.ptr<float>(),
+        EXPECT_LE(max_rel_error(got.image_rows.tensor.ptr<float>(), want.image_rows.tensor.ptr<float>(),
                             static_cast<size_t>(want.image_rows.tensor.numel())), bound) << name << " connector";
       }
       EXPECT_EQ(got.input_ids, want.input_ids);
       ASSERT_EQ(got.logits.size(), want.logits.size());
-      const double err = rel_error(got.logits.data(), want.logits.data(), want.logits.size());
+      const double err = max_rel_error(got.logits.data(), want.logits.data(), want.logits.size());
       double max_ref = 0;
       for (float v : want.logits) max_ref = std::max(max_ref, std::fabs(static_cast<double>(v)));
       size_t agree = 0;

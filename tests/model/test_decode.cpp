@@ -11,22 +11,15 @@
 #include "model/sampler.h"
 #include "model/vlm.h"
 #include "tensor/error.h"
+#include "test_util.h"
 #include "weights/loader.h"
 
 using namespace tl;
+using tl::test::max_rel_error;
 
 namespace {
 
 const std::string kModels = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fixtures/models/";
-
-double max_rel(const float* got, const float* want, int64_t n) {
-  double m = 0, d = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    m = std::max(m, std::fabs(static_cast<double>(want[i])));
-    d = std::max(d, std::fabs(static_cast<double>(got[i]) - want[i]));
-  }
-  return d / std::max(m, 1e-30);
-}
 
 }  // namespace
 
@@ -54,7 +47,8 @@ TEST(Decode, CacheStepsEqualFullRecomputeAndChunkedPrefill) {
     for (int64_t t = 0; t < T; ++t) {
       Tensor xt = x.tensor.rows(t, t + 1);
       lm.forward(xt, step, lv);
-      EXPECT_LE(max_rel(logits.data(), all.tensor.ptr<float>() + t * V, V), 1e-5) << name << " position " << t;
+      EXPECT_LE(max_rel_error(logits.data(), all.tensor.ptr<float>() + t * V, static_cast<size_t>(V)), 1e-5)
+          << name << " position " << t;
     }
 
     // A prefill in two chunks (positions 0..9, then 10..22) ends with the same last logits.
@@ -62,7 +56,8 @@ TEST(Decode, CacheStepsEqualFullRecomputeAndChunkedPrefill) {
     OwnedTensor part = OwnedTensor::empty(DType::F32, {10, V});
     lm.forward(x.tensor.rows(0, 10), chunked, part.tensor, true);
     lm.forward(x.tensor.rows(10, T), chunked, lv);
-    EXPECT_LE(max_rel(logits.data(), all.tensor.ptr<float>() + (T - 1) * V, V), 1e-5) << name;
+    EXPECT_LE(max_rel_error(logits.data(), all.tensor.ptr<float>() + (T - 1) * V, static_cast<size_t>(V)), 1e-5)
+        << name;
     EXPECT_EQ(chunked.length, T);
   }
 }
