@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/threads.h"
@@ -118,31 +119,16 @@ bool runs_here(int64_t i) {
   return i == 0 || (i == 1 && cpu::cpu_features().has_avx2_fma_f16c()) || (i == 2 && cpu::cpu_features().has_avx512());
 }
 
-// SigLIP's q/k/v/o projection, 729 × 1152 → 1152, F16 weights. Arg: 0 ref, 1..3 generic/AVX2/AVX-512,
-// 4 bf16 (AMX tiles where the CPU has them and the self-test passed, else AVX512_BF16: see the label).
-void BM_GemmLadder(benchmark::State& state) {
-  const int64_t T = 729, K = 1152, N = 1152, step = state.range(0);
-  if ((step >= 1 && step <= 3 && !runs_here(step - 1)) || (step == 4 && !cpu::gemm_bf16_available())) {
-    state.SkipWithError("not supported on this CPU");
-    return;
-  }
+// The GEMM ladder (kernels/cpu/gemm.h), every rung this CPU runs, by name, at SigLIP's q/k/v/o
+// projection: 729 × 1152 → 1152, F16 weights. Registered in main(); "ref" is kernels/ref (one thread).
+void BM_GemmLadder(benchmark::State& state, const cpu::GemmRung* rung) {
+  const int64_t T = 729, K = 1152, N = 1152;
   OwnedTensor x = filled(DType::F32, {T, K}, 1.0f), w = filled(DType::F16, {N, K}, 0.02f), y = OwnedTensor::empty(DType::F32, {T, N});
-  std::vector<uint32_t> a(static_cast<size_t>(T * cpu::bf16_pairs(K)));
-  if (step == 4) state.SetLabel(cpu::amx_in_use() ? "amx" : "avx512_bf16");
   for (auto _ : state) {
-    if (step == 0) {
+    if (rung)
+      rung->run(x.tensor.ptr<float>(), T, K, w.tensor.data, DType::F16, nullptr, y.tensor.ptr<float>(), N);
+    else
       ref::matmul(x.tensor, w.tensor, nullptr, y.tensor);
-    } else if (step == 4) {
-      cpu::pack_activations_bf16(x.tensor.ptr<float>(), T, K, a.data());
-      cpu::parallel_for((N + 63) / 64, [&](int64_t b0, int64_t b1) {
-        cpu::gemm_bf16(a.data(), T, K, w.tensor.data, DType::F16, nullptr, y.tensor.ptr<float>(), N, b0 * 64, std::min(N, b1 * 64));
-      });
-    } else {
-      cpu::parallel_for((N + 63) / 64, [&](int64_t b0, int64_t b1) {
-        table(step - 1)->gemm(x.tensor.ptr<float>(), T, K, w.tensor.data, DType::F16, nullptr, y.tensor.ptr<float>(), N,
-                              b0 * 64, std::min(N, b1 * 64));
-      });
-    }
     benchmark::DoNotOptimize(y.tensor.data);
   }
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * T * K * N * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -184,8 +170,6 @@ void BM_AttentionLadder(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(4.0 * T * T * H * Dh * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-BENCHMARK(BM_GemmLadder)->Name("ladder/gemm_729x1152x1152")->DenseRange(0, 4)->ArgName("step")
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
 BENCHMARK(BM_AttentionLadder)->Name("ladder/attention_siglip")->DenseRange(0, 6)->ArgName("step")
     ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
 
@@ -215,4 +199,17 @@ BENCHMARK(BM_LayerNorm)->Name("layernorm/729x1152")->Unit(benchmark::kMicrosecon
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  static const std::vector<cpu::GemmRung> ladder = cpu::gemm_ladder();
+  auto add = [](const std::string& name, const cpu::GemmRung* rung) {
+    benchmark::RegisterBenchmark(("ladder/gemm_729x1152x1152/" + name).c_str(), BM_GemmLadder, rung)
+        ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+  };
+  add("ref", nullptr);
+  for (const cpu::GemmRung& rung : ladder) add(rung.name, &rung);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -7,8 +7,8 @@
 // tests/model/test_precision.cpp.
 //
 // Layout: vdpbf16ps multiplies pairs of bf16 along K, so activations are kept as K/2 32-bit pairs
-// per row and each weight panel as [K/2][64 columns][2]; the micro-tile is 6 rows × 64 columns
-// (24 zmm accumulators), like the F32 kernel's.
+// per row and each weight panel as [K/2][64 columns][2]; the micro-kernel is 6 rows × 64 columns
+// (24 zmm accumulators). Blocking, packing order and tails are the one driver's (gemm_driver.h).
 //
 // AMX (Sapphire Rapids and later): the same packed operands feed TDPBF16PS tiles. A weight panel
 // [K/2][64][2] read 16 pairs × 16 columns at a time is exactly a B tile (16 rows of 64 bytes, row
@@ -25,6 +25,9 @@
 #include "kernels/cpu/gemm_bf16.h"
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/gemm_driver.h"
+#include "kernels/cpu/isa.h"
+#include "tensor/error.h"
 
 #include <immintrin.h>
 #include <sys/syscall.h>
@@ -47,9 +50,8 @@ int64_t avx_row_pairs(int64_t K) { return (K + 1) / 2; }
 void gemm_avx512_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
                       int64_t N, int64_t n_begin, int64_t n_end);
 
-constexpr int kMR = 6;     // rows per register tile
-constexpr int kNB = 64;    // columns per panel (4 zmm of 16 floats)
-constexpr int kKB = 512;   // inputs per panel (256 pairs)
+constexpr int kNR = 64;     // columns per panel (4 zmm of 16 floats)
+constexpr int64_t kKC = 512, kNC = 512;  // inputs per slice (256 pairs), columns per block
 
 // 16 floats -> 16 bf16, round to nearest even (NaN stays NaN).
 inline __m256i to_bf16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
@@ -65,74 +67,92 @@ void pack_activations(const float* x, int64_t T, int64_t K, uint32_t* a, int64_t
   }
 }
 
-// Panel of columns [n0, n0 + nb) and inputs [k0, k0 + kb) (kb even, or the end of K) as
-// bp[p][j] = pair (k0 + 2p, k0 + 2p + 1) of column j, zero-padded to kNB columns.
-void pack_panel(const void* w, DType wt, int64_t K, int64_t n0, int64_t nb, int64_t k0, int64_t kb, uint32_t* bp,
-                float* row, int64_t padded_pairs = 0) {
-  const int64_t pairs = (kb + 1) / 2;
-  for (int64_t p = pairs; p < padded_pairs; ++p)  // AMX: whole 16-pair B tiles, the rows past K zero
-    for (int64_t j = 0; j < kNB; ++j) bp[p * kNB + j] = 0;
-  const size_t esize = dtype_size(wt);
-  for (int64_t j = 0; j < kNB; ++j) {
-    if (j >= nb) {
-      for (int64_t p = 0; p < pairs; ++p) bp[p * kNB + j] = 0;
-      continue;
-    }
-    const char* src = static_cast<const char*>(w) + ((n0 + j) * K + k0) * static_cast<int64_t>(esize);
-    if (wt == DType::BF16) {
-      const uint16_t* s = reinterpret_cast<const uint16_t*>(src);
-      for (int64_t p = 0; p < pairs; ++p) {
-        uint32_t lo = s[2 * p], hi = 2 * p + 1 < kb ? s[2 * p + 1] : 0;
-        bp[p * kNB + j] = lo | (hi << 16);
+// The packing both bf16 micro-kernels share: columns [n0, n0 + nb) and inputs [k0, k0 + kb) as
+// bp[p][j] = pair (k0 + 2p, k0 + 2p + 1) of column j, zero-padded to kNR columns and to `steps` pairs.
+struct PackBf16 {
+  float row[kKC + 2 + kKC / 2 + 16];  // one weight row as F32 (+ odd-K pad), then as bf16 pairs
+
+  void pack_panel(const void* w, DType wt, int64_t K, int64_t n0, int64_t nb, int64_t k0, int64_t kb, int64_t steps,
+                  uint32_t* bp) {
+    const int64_t pairs = (kb + 1) / 2;
+    for (int64_t p = pairs; p < steps; ++p)  // AMX: whole 16-pair B tiles, the rows past K zero
+      for (int64_t j = 0; j < kNR; ++j) bp[p * kNR + j] = 0;
+    const size_t esize = dtype_size(wt);
+    for (int64_t j = 0; j < kNR; ++j) {
+      if (j >= nb) {
+        for (int64_t p = 0; p < pairs; ++p) bp[p * kNR + j] = 0;
+        continue;
       }
-      continue;
+      const char* src = static_cast<const char*>(w) + ((n0 + j) * K + k0) * static_cast<int64_t>(esize);
+      const uint32_t* words = row_pairs(src, wt, kb, pairs);
+      for (int64_t p = 0; p < pairs; ++p) bp[p * kNR + j] = words[p];
+    }
+  }
+
+  // One weight row's kb inputs as `pairs` bf16 pairs (read as 32-bit words: pair p = inputs 2p, 2p+1).
+  const uint32_t* row_pairs(const char* src, DType wt, int64_t kb, int64_t pairs) {
+    uint16_t* pairs16 = reinterpret_cast<uint16_t*>(row + kKC + 2);
+    if (wt == DType::BF16) {
+      std::memcpy(pairs16, src, static_cast<size_t>(kb) * 2);
+      if (kb % 2) pairs16[kb] = 0;
+      return reinterpret_cast<const uint32_t*>(pairs16);
     }
     isa().to_f32(src, wt, row, kb);
     row[kb] = 0.0f;  // pad an odd K
-    // The bf16 row, read as 32-bit words, is already the sequence of pairs (2p, 2p + 1).
-    uint16_t* pairs16 = reinterpret_cast<uint16_t*>(row + kKB + 2);
     int64_t k = 0;
     for (; k + 16 <= 2 * pairs; k += 16)
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(pairs16 + k), to_bf16(_mm512_loadu_ps(row + k)));
     for (; k < 2 * pairs; ++k) pairs16[k] = f32_to_bf16(row[k]);
-    const uint32_t* words = reinterpret_cast<const uint32_t*>(pairs16);
-    for (int64_t p = 0; p < pairs; ++p) bp[p * kNB + j] = words[p];
+    return reinterpret_cast<const uint32_t*>(pairs16);
   }
-}
+};
 
-template <int MR>
-void micro_tile(const uint32_t* a, int64_t kp, const uint32_t* bp, int64_t pairs, float* y, int64_t N, int64_t nb) {
-  __m512 acc[MR][4];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < pairs; ++p) {
-    __m512bh b[4];
-    for (int v = 0; v < 4; ++v) b[v] = (__m512bh)_mm512_loadu_si512(bp + p * kNB + v * 16);
+// The vdpbf16ps micro-kernel: 6 rows × 64 columns, 24 zmm accumulators, one K pair per step.
+struct MicroBf16 : PackBf16 {
+  using Packed = uint32_t;
+  static constexpr int kMR = 6, kNR = tl::cpu::kNR;
+  static constexpr int64_t kKC = tl::cpu::kKC, kNC = tl::cpu::kNC;
+  static int64_t steps(int64_t kb) { return (kb + 1) / 2; }
+
+  void pack_panel(const void* w, DType wt, int64_t K, int64_t n0, int64_t nb, int64_t k0, int64_t kb, uint32_t* bp) {
+    PackBf16::pack_panel(w, wt, K, n0, nb, k0, kb, steps(kb), bp);
+  }
+
+  template <int MR>
+  static void tile_rows(const uint32_t* a, int64_t kp, const uint32_t* bp, int64_t pairs, float* y, int64_t N,
+                        int64_t nb) {
+    __m512 acc[MR][4];
+    for (int i = 0; i < MR; ++i)
+      for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < pairs; ++p) {
+      __m512bh b[4];
+      for (int v = 0; v < 4; ++v) b[v] = (__m512bh)_mm512_loadu_si512(bp + p * kNR + v * 16);
+      for (int i = 0; i < MR; ++i) {
+        const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[i * kp + p]));
+        for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], av, b[v]);
+      }
+    }
     for (int i = 0; i < MR; ++i) {
-      const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[i * kp + p]));
-      for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], av, b[v]);
+      float* yr = y + i * N;
+      if (nb == kNR) {  // a whole panel: add the vectors in place
+        for (int v = 0; v < 4; ++v) _mm512_storeu_ps(yr + v * 16, _mm512_add_ps(_mm512_loadu_ps(yr + v * 16), acc[i][v]));
+        continue;
+      }
+      float part[kNR];
+      for (int v = 0; v < 4; ++v) _mm512_storeu_ps(part + v * 16, acc[i][v]);
+      for (int64_t j = 0; j < nb; ++j) yr[j] += part[j];
     }
   }
-  for (int i = 0; i < MR; ++i) {
-    float* yr = y + i * N;
-    if (nb == kNB) {  // a whole panel: add the vectors in place
-      for (int v = 0; v < 4; ++v) _mm512_storeu_ps(yr + v * 16, _mm512_add_ps(_mm512_loadu_ps(yr + v * 16), acc[i][v]));
-      continue;
+
+  template <int MR = kMR>
+  static void tile(int mr, const uint32_t* a, int64_t kp, const uint32_t* bp, int64_t pairs, float* y, int64_t N,
+                   int64_t nb) {
+    if constexpr (MR > 0) {
+      if (mr == MR) return tile_rows<MR>(a, kp, bp, pairs, y, N, nb);
+      tile<MR - 1>(mr, a, kp, bp, pairs, y, N, nb);
     }
-    float tile[kNB];
-    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(tile + v * 16, acc[i][v]);
-    for (int64_t j = 0; j < nb; ++j) yr[j] += tile[j];
   }
-}
-
-template <int MR>
-void micro_tail(int mr, const uint32_t* a, int64_t kp, const uint32_t* bp, int64_t pairs, float* y, int64_t N, int64_t nb) {
-  if constexpr (MR > 0) {
-    if (mr == MR) return micro_tile<MR>(a, kp, bp, pairs, y, N, nb);
-    micro_tail<MR - 1>(mr, a, kp, bp, pairs, y, N, nb);
-  }
-}
-
+};
 
 // ---- AMX -----------------------------------------------------------------------------------------
 
@@ -249,10 +269,10 @@ void amx_strip(const uint32_t* a, int64_t kpa, int mr, const uint32_t* bp, int64
       Tiles::template zero<3>();
     }
     for (int64_t p0 = 0; p0 < pairs; p0 += kAmxPairs) {
-      const uint32_t* b = bp + p0 * kNB + half * 32;
+      const uint32_t* b = bp + p0 * kNR + half * 32;
       Tiles::template load<4>(a + p0, kpa * 4);
-      Tiles::template load<6>(b, kNB * 4);
-      Tiles::template load<7>(b + 16, kNB * 4);
+      Tiles::template load<6>(b, kNR * 4);
+      Tiles::template load<7>(b + 16, kNR * 4);
       Tiles::template dot<0, 4, 6>();
       Tiles::template dot<1, 4, 7>();
       if (two) {
@@ -273,41 +293,47 @@ void amx_strip(const uint32_t* a, int64_t kpa, int mr, const uint32_t* bp, int64
   }
 }
 
+// The AMX micro-kernel: strips of up to 32 rows × one 64-column panel, K padded to whole 16-pair
+// tiles. Loading a tile configuration clears the tiles, so it happens only when the strip height
+// changes (between strips), and the tiles are released when the kernel goes out of scope.
+template <typename Tiles>
+struct MicroAmx : PackBf16 {
+  using Packed = uint32_t;
+  static constexpr int kMR = 32, kNR = tl::cpu::kNR;
+  static constexpr int64_t kKC = tl::cpu::kKC, kNC = tl::cpu::kNC;
+  static int64_t steps(int64_t kb) { return ((kb + 1) / 2 + kAmxPairs - 1) / kAmxPairs * kAmxPairs; }
+
+  int configured = -1;
+  ~MicroAmx() {
+    if (configured >= 0) Tiles::release();
+  }
+  void pack_panel(const void* w, DType wt, int64_t K, int64_t n0, int64_t nb, int64_t k0, int64_t kb, uint32_t* bp) {
+    PackBf16::pack_panel(w, wt, K, n0, nb, k0, kb, steps(kb), bp);
+  }
+  void tile(int mr, const uint32_t* a, int64_t kpa, const uint32_t* bp, int64_t pairs, float* y, int64_t N,
+            int64_t nb) {
+    if (mr != configured) {
+      Tiles::configure(std::min(mr, 16), std::max(mr - 16, 0));
+      configured = mr;
+    }
+    amx_strip<Tiles>(a, kpa, mr, bp, pairs, y, N, nb);
+  }
+};
+
+// Activations packed once per call (bf16 pairs, `kp` per row) as the driver's operand source.
+inline auto packed_rows(const uint32_t* a, int64_t kp) {
+  return [a, kp](int64_t t0, int, int64_t k0, int64_t, int64_t* stride) {
+    *stride = kp;
+    return a + t0 * kp + k0 / 2;
+  };
+}
+
 // The AMX GEMM, same contract as gemm_bf16 with activations packed at amx_row_pairs(K) per row.
 template <typename Tiles>
 void gemm_amx(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y, int64_t N,
               int64_t n_begin, int64_t n_end) {
-  const int64_t kpa = amx_row_pairs(K);
-  constexpr int64_t kNC = 512;
-  thread_local std::vector<uint32_t> panels;
-  thread_local std::vector<float> row;
-  panels.resize(static_cast<size_t>(kKB / 2 * kNC));
-  row.resize(kKB + 2 + kKB / 2 + 16);
-  int configured = -1;
-  for (int64_t nc0 = n_begin; nc0 < n_end; nc0 += kNC) {
-    const int64_t ncl = std::min<int64_t>(kNC, n_end - nc0);
-    const int64_t blocks = (ncl + kNB - 1) / kNB;
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t j = 0; j < ncl; ++j) y[t * N + nc0 + j] = bias ? bias[nc0 + j] : 0.0f;
-    for (int64_t k0 = 0; k0 < K; k0 += kKB) {
-      const int64_t kb = std::min<int64_t>(kKB, K - k0);
-      const int64_t pairs = ((kb + 1) / 2 + kAmxPairs - 1) / kAmxPairs * kAmxPairs;
-      for (int64_t b = 0; b < blocks; ++b)
-        pack_panel(w, wt, K, nc0 + b * kNB, std::min<int64_t>(kNB, ncl - b * kNB), k0, kb, &panels[b * (kKB / 2) * kNB],
-                   row.data(), pairs);
-      for (int64_t t0 = 0; t0 < T; t0 += 32) {
-        const int mr = static_cast<int>(std::min<int64_t>(32, T - t0));
-        if (mr != configured) {  // loading a configuration clears the tiles: only between strips
-          Tiles::configure(std::min(mr, 16), std::max(mr - 16, 0));
-          configured = mr;
-        }
-        for (int64_t b = 0; b < blocks; ++b)
-          amx_strip<Tiles>(a + t0 * kpa + k0 / 2, kpa, mr, &panels[b * (kKB / 2) * kNB], pairs,
-                           y + t0 * N + nc0 + b * kNB, N, std::min<int64_t>(kNB, ncl - b * kNB));
-      }
-    }
-  }
-  if (configured >= 0) Tiles::release();
+  MicroAmx<Tiles> micro;
+  gemm_drive(micro, packed_rows(a, amx_row_pairs(K)), T, K, w, wt, bias, y, N, n_begin, n_end);
 }
 
 // Linux keeps AMX's 8 KB tile state off until a process asks for it (ARCH_REQ_XCOMP_PERM).
@@ -368,61 +394,34 @@ bool gemm_bf16_available() {
 }
 
 bool amx_in_use() { return amx_state().ready; }
-
-int64_t amx_pairs(int64_t K) { return amx_row_pairs(K); }
-
-void gemm_amx_emulated(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
-                       int64_t N, int64_t n_begin, int64_t n_end) {
-  gemm_amx<EmulatedTiles>(a, T, K, w, wt, bias, y, N, n_begin, n_end);
-}
-
-void pack_activations_amx(const float* x, int64_t T, int64_t K, uint32_t* a) {
-  pack_activations(x, T, K, a, amx_row_pairs(K));
-}
 const char* amx_status() { return amx_state().status.c_str(); }
+Bf16Kernel best_bf16_kernel() { return amx_in_use() ? Bf16Kernel::Amx : Bf16Kernel::Dot; }
 
-int64_t bf16_pairs(int64_t K) { return amx_in_use() ? amx_row_pairs(K) : avx_row_pairs(K); }
-
-void pack_activations_bf16(const float* x, int64_t T, int64_t K, uint32_t* a) {
-  pack_activations(x, T, K, a, bf16_pairs(K));
+int64_t bf16_pairs(int64_t K, Bf16Kernel kernel) {
+  return kernel == Bf16Kernel::Dot ? avx_row_pairs(K) : amx_row_pairs(K);
 }
 
-void gemm_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y, int64_t N,
-               int64_t n_begin, int64_t n_end) {
-  if (amx_in_use()) return gemm_amx<AmxTiles>(a, T, K, w, wt, bias, y, N, n_begin, n_end);
-  gemm_avx512_bf16(a, T, K, w, wt, bias, y, N, n_begin, n_end);
+void pack_activations_bf16(const float* x, int64_t T, int64_t K, uint32_t* a, Bf16Kernel kernel) {
+  pack_activations(x, T, K, a, bf16_pairs(K, kernel));
+}
+
+void gemm_bf16(Bf16Kernel kernel, const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias,
+               float* y, int64_t N, int64_t n_begin, int64_t n_end) {
+  switch (kernel) {
+    case Bf16Kernel::Dot: return gemm_avx512_bf16(a, T, K, w, wt, bias, y, N, n_begin, n_end);
+    case Bf16Kernel::Amx:
+      if (!amx_in_use()) fail_internal("gemm_bf16: AMX is not in use (%s)", amx_status());
+      return gemm_amx<AmxTiles>(a, T, K, w, wt, bias, y, N, n_begin, n_end);
+    case Bf16Kernel::AmxEmulated: return gemm_amx<EmulatedTiles>(a, T, K, w, wt, bias, y, N, n_begin, n_end);
+  }
 }
 
 namespace {
 
 void gemm_avx512_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
                       int64_t N, int64_t n_begin, int64_t n_end) {
-  const int64_t kp = avx_row_pairs(K);
-  // GotoBLAS order, as the F32 kernel: kNC columns packed per kKB slice, each 6-row strip of the
-  // activations sweeps all of them.
-  constexpr int64_t kNC = 512;
-  thread_local std::vector<uint32_t> panels;
-  thread_local std::vector<float> row;
-  panels.resize(static_cast<size_t>(kKB / 2 * kNC));
-  row.resize(kKB + 2 + kKB / 2 + 16);  // F32 row (+ pad), then its bf16 pairs
-  for (int64_t nc0 = n_begin; nc0 < n_end; nc0 += kNC) {
-    const int64_t ncl = std::min<int64_t>(kNC, n_end - nc0);
-    const int64_t blocks = (ncl + kNB - 1) / kNB;
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t j = 0; j < ncl; ++j) y[t * N + nc0 + j] = bias ? bias[nc0 + j] : 0.0f;
-    for (int64_t k0 = 0; k0 < K; k0 += kKB) {
-      const int64_t kb = std::min<int64_t>(kKB, K - k0), pairs = (kb + 1) / 2;
-      for (int64_t b = 0; b < blocks; ++b)
-        pack_panel(w, wt, K, nc0 + b * kNB, std::min<int64_t>(kNB, ncl - b * kNB), k0, kb, &panels[b * (kKB / 2) * kNB],
-                   row.data());
-      for (int64_t t0 = 0; t0 < T; t0 += kMR) {
-        const int mr = static_cast<int>(std::min<int64_t>(kMR, T - t0));
-        for (int64_t b = 0; b < blocks; ++b)
-          micro_tail<kMR>(mr, a + t0 * kp + k0 / 2, kp, &panels[b * (kKB / 2) * kNB], pairs, y + t0 * N + nc0 + b * kNB,
-                          N, std::min<int64_t>(kNB, ncl - b * kNB));
-      }
-    }
-  }
+  MicroBf16 micro;
+  gemm_drive(micro, packed_rows(a, avx_row_pairs(K)), T, K, w, wt, bias, y, N, n_begin, n_end);
 }
 
 }  // namespace

@@ -1,32 +1,32 @@
-// kernels/cpu/gemm_bf16.h — bfloat16 GEMM on AVX512_BF16 for `--precision bf16` (see gemm_bf16.cpp).
+// kernels/cpu/gemm_bf16.h — the bfloat16 GEMMs of `--precision bf16` (see gemm_bf16.cpp): the
+// vdpbf16ps register tile (AVX512_BF16) and AMX tiles (TDPBF16PS), both micro-kernels of the one
+// driver (gemm_driver.h), plus the AMX kernel with its tile instructions emulated (tests only).
 #pragma once
 
 #include <cstdint>
 
-#include "kernels/cpu/isa.h"
+#include "tensor/dtype.h"
 
 namespace tl::cpu {
 
-bool gemm_bf16_available();  // this CPU has AVX512_BF16 (and the build has the kernel)
-// Whether gemm_bf16 runs on AMX tiles (CPU has AMX-BF16, the OS granted the tile state, the self-test
-// passed), and a few words saying why or why not.
+enum class Bf16Kernel { Dot, Amx, AmxEmulated };
+
+bool gemm_bf16_available();  // this CPU has AVX512_BF16 (and the build has the kernels)
+// Whether AMX runs here (CPU has AMX-BF16, the OS granted the tile state, the self-test passed), and a
+// few words saying why or why not.
 bool amx_in_use();
 const char* amx_status();
+Bf16Kernel best_bf16_kernel();  // Amx when in use, else Dot
+constexpr int64_t kBf16PanelColumns = 64;  // the panel width of every bf16 kernel
 
-// Activations as bf16 pairs: a holds T rows of bf16_pairs(K) 32-bit words (padded for AMX when in use).
-int64_t bf16_pairs(int64_t K);
-void pack_activations_bf16(const float* x, int64_t T, int64_t K, uint32_t* a);
+// Activations as bf16 pairs: a holds T rows of bf16_pairs(K, kernel) 32-bit words (AMX pads K to
+// whole 16-pair tiles).
+int64_t bf16_pairs(int64_t K, Bf16Kernel kernel);
+void pack_activations_bf16(const float* x, int64_t T, int64_t K, uint32_t* a, Bf16Kernel kernel);
 
-// y[t, n] = bias[n] + Σ_k a[t, k]·bf16(w[n, k]) for n in [n_begin, n_end) (as IsaKernels::gemm).
-void gemm_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y, int64_t N,
-               int64_t n_begin, int64_t n_end);
-
-// For tests on any AVX512_BF16 CPU: the AMX kernel's loops, addresses and padding with the tile
-// instructions emulated in scalar code (slow). Activations packed by pack_activations_amx, at
-// amx_pairs(K) pairs per row.
-int64_t amx_pairs(int64_t K);
-void pack_activations_amx(const float* x, int64_t T, int64_t K, uint32_t* a);
-void gemm_amx_emulated(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
-                       int64_t N, int64_t n_begin, int64_t n_end);
+// y[t, n] = bias[n] + Σ_k a[t, k]·bf16(w[n, k]) for n in [n_begin, n_end) (as IsaKernels::gemm), with
+// activations packed for the same kernel.
+void gemm_bf16(Bf16Kernel kernel, const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias,
+               float* y, int64_t N, int64_t n_begin, int64_t n_end);
 
 }  // namespace tl::cpu

@@ -32,6 +32,14 @@ const IsaKernels* choose() {
 
 }  // namespace
 
+std::vector<const IsaKernels*> runnable_isa_tables() {
+  const CpuFeatures& f = cpu_features();
+  std::vector<const IsaKernels*> v = {isa_generic()};
+  if (f.has_avx2_fma_f16c() && isa_avx2()) v.push_back(isa_avx2());
+  if (f.has_avx512() && isa_avx512()) v.push_back(isa_avx512());
+  return v;
+}
+
 const IsaKernels& isa() {
   static const IsaKernels* k = choose();
   return *k;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "tensor/dtype.h"
 
@@ -17,6 +18,7 @@ using GatherRows = void (*)(const void* ctx, int64_t t0, int64_t rows, int64_t k
 
 struct IsaKernels {
   const char* name;
+  int gemm_columns;  // the F32 GEMM's panel width: threads split N in multiples of it
   // y[t, n] = bias[n] + Σ_k x[t, k]·w[n, k] for t < T and n in [n_begin, n_end); w is [N, K] of dtype
   // `wt`, rows contiguous; bias may be null (then 0); y rows have stride N.
   void (*gemm)(const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
@@ -42,6 +44,9 @@ struct IsaKernels {
 };
 
 const IsaKernels& isa();
+// Every compiled table this CPU can run, generic first (TINYLLAVA_ISA does not apply: for tests and
+// ladders that compare them).
+std::vector<const IsaKernels*> runnable_isa_tables();
 const IsaKernels* isa_generic();
 const IsaKernels* isa_avx2();    // nullptr when not compiled in
 const IsaKernels* isa_avx512();  // nullptr when not compiled in

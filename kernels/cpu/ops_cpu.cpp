@@ -11,6 +11,7 @@
 
 #include "kernels/check.h"
 #include "kernels/rows.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/threads.h"
@@ -84,26 +85,10 @@ void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, Epi
 static void matmul_cpu(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   if (g_reference) return ref::matmul(x, w, bias, y);
   check_matmul(x, w, bias, y);
-  const int64_t T = x.shape[0], K = x.shape[1], N = w.shape[0];
   std::vector<float> b;
   if (bias) b = vec_f32(*bias);
-  // Split the output columns across threads in whole 64-column blocks (the widest panel).
-  const int64_t blocks = (N + 63) / 64;
-  if (g_precision == Precision::BF16 && T >= 4) {
-    thread_local std::vector<uint32_t> a;  // the activations as bf16 pairs, shared by all threads
-    a.resize(static_cast<size_t>(T * cpu::bf16_pairs(K)));
-    cpu::pack_activations_bf16(x.ptr<float>(), T, K, a.data());
-    const uint32_t* pa = a.data();
-    cpu::parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-      cpu::gemm_bf16(pa, T, K, w.data, w.dtype, bias ? b.data() : nullptr, y.ptr<float>(), N, b0 * 64,
-                     std::min(N, b1 * 64));
-    });
-    return;
-  }
-  cpu::parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-    cpu::isa().gemm(x.ptr<float>(), T, K, w.data, w.dtype, bias ? b.data() : nullptr, y.ptr<float>(), N, b0 * 64,
-                    std::min(N, b1 * 64));
-  });
+  cpu::gemm(x.ptr<float>(), x.shape[0], x.shape[1], w.data, w.dtype, bias ? b.data() : nullptr, y.ptr<float>(),
+            w.shape[0], g_precision == Precision::BF16);
 }
 
 void layernorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y) {
@@ -245,11 +230,7 @@ void patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor&
   const int64_t grid = (S - p) / p + 1, P = grid * grid, K = C * p * p;
   const PatchGather g{pixels.ptr<float>(), S, p, grid};
   const std::vector<float> bias = vec_f32(b);
-  const int64_t blocks = (D + 63) / 64;
-  cpu::parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-    cpu::isa().gemm_gather(&PatchGather::rows, &g, P, K, w.data, w.dtype, bias.data(), out.ptr<float>(), D, b0 * 64,
-                           std::min(D, b1 * 64));
-  });
+  cpu::gemm_gather(&PatchGather::rows, &g, P, K, w.data, w.dtype, bias.data(), out.ptr<float>(), D);
 }
 
 void embed(const Tensor& table, const int* ids, int64_t n, Tensor& out) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/ops.h"
@@ -48,12 +49,7 @@ double max_rel(const Tensor& got, const Tensor& want) {
   return d / std::max(m, 1e-30);
 }
 
-std::vector<const cpu::IsaKernels*> isa_tables() {
-  std::vector<const cpu::IsaKernels*> v = {cpu::isa_generic()};
-  if (cpu::cpu_features().has_avx2_fma_f16c()) v.push_back(cpu::isa_avx2());
-  if (cpu::cpu_features().has_avx512()) v.push_back(cpu::isa_avx512());
-  return v;
-}
+std::vector<const cpu::IsaKernels*> isa_tables() { return cpu::runnable_isa_tables(); }
 
 struct MatmulShape {
   int64_t T, K, N;
@@ -106,29 +102,68 @@ TEST(Kernels, IsaGemmMatchesReferenceAllTablesDtypesAndTails) {
 
 // The AMX kernel's tiling (32 × 32 blocks of 16 × 16 tiles, K padded to whole 16-pair tiles, row and
 // column tails) with the tile instructions emulated, against the AVX512_BF16 kernel: same bf16 products,
-// F32 sums in another order. (On a CPU with AMX the real kernel also self-tests at first use.)
+// F32 sums in another order. (On a CPU with AMX the real kernel also self-tests at first use, and the
+// ladder test below runs it.)
 TEST(Kernels, AmxTilingEmulatedMatchesBf16Kernel) {
   if (!cpu::gemm_bf16_available()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
   std::printf("[ amx      ] %s\n", cpu::amx_status());
   const std::array<std::array<int64_t, 3>, 6> shapes = {{{1, 1, 1}, {37, 301, 70}, {33, 64, 65}, {16, 1536, 64},
                                                         {17, 1100, 33}, {100, 1152, 96}}};
+  using cpu::Bf16Kernel;
   for (const auto& sh : shapes)
     for (DType dt : {DType::F16, DType::BF16, DType::F32}) {
       const int64_t T = sh[0], K = sh[1], N = sh[2];
       OwnedTensor x = random_f32({T, K}), w = random_weight(dt, {N, K}, 0.5f), b = random_f32({N});
-      std::vector<uint32_t> a_avx(static_cast<size_t>(T * ((K + 1) / 2))), a_amx(static_cast<size_t>(T * cpu::amx_pairs(K)));
+      std::vector<uint32_t> a_dot(static_cast<size_t>(T * cpu::bf16_pairs(K, Bf16Kernel::Dot)));
+      std::vector<uint32_t> a_amx(static_cast<size_t>(T * cpu::bf16_pairs(K, Bf16Kernel::AmxEmulated)));
       std::vector<float> want(static_cast<size_t>(T * N)), got(static_cast<size_t>(T * N));
-      if (cpu::amx_in_use()) GTEST_SKIP() << "AMX in use: gemm_bf16 runs it (self-tested)";
-      cpu::pack_activations_bf16(x.tensor.ptr<float>(), T, K, a_avx.data());
-      cpu::gemm_bf16(a_avx.data(), T, K, w.tensor.data, dt, b.tensor.ptr<float>(), want.data(), N, 0, N);
-      cpu::pack_activations_amx(x.tensor.ptr<float>(), T, K, a_amx.data());
-      cpu::gemm_amx_emulated(a_amx.data(), T, K, w.tensor.data, dt, b.tensor.ptr<float>(), got.data(), N, 0, N);
+      cpu::pack_activations_bf16(x.tensor.ptr<float>(), T, K, a_dot.data(), Bf16Kernel::Dot);
+      cpu::gemm_bf16(Bf16Kernel::Dot, a_dot.data(), T, K, w.tensor.data, dt, b.tensor.ptr<float>(), want.data(), N, 0, N);
+      cpu::pack_activations_bf16(x.tensor.ptr<float>(), T, K, a_amx.data(), Bf16Kernel::AmxEmulated);
+      cpu::gemm_bf16(Bf16Kernel::AmxEmulated, a_amx.data(), T, K, w.tensor.data, dt, b.tensor.ptr<float>(), got.data(), N,
+                     0, N);
       double max_ref = 0, max_diff = 0;
       for (size_t i = 0; i < want.size(); ++i) {
         max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
         max_diff = std::max(max_diff, std::fabs(static_cast<double>(got[i]) - want[i]));
       }
       EXPECT_LE(max_diff, 1e-5 * max_ref) << T << "x" << K << "x" << N << " " << dtype_name(dt);
+    }
+}
+
+// x (or w) rounded to bfloat16 and back, as the bf16 rungs see it.
+static OwnedTensor bf16_rounded(const Tensor& t) {
+  OwnedTensor f = OwnedTensor::empty(DType::F32, t.shape_vec());
+  convert_to_f32(t.data, t.dtype, f.tensor.ptr<float>(), static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) f.tensor.ptr<float>()[i] = bf16_to_f32(f32_to_bf16(f.tensor.ptr<float>()[i]));
+  return f;
+}
+
+// Every rung of the GEMM ladder (gemm.h) this CPU runs, by name, against the reference: odd shapes and
+// tails, and the model's K and N. F32 rungs against the exact product; bf16 rungs against the exact
+// product of the bf16-rounded operands (their only approximation), both to F32 summation error.
+TEST(Kernels, GemmLadderEveryRungMatchesReference) {
+  const std::vector<cpu::GemmRung> ladder = cpu::gemm_ladder();
+  ASSERT_GE(ladder.size(), 5u);  // the four study rungs and at least one register tile
+  for (const char* name : {"naive", "loop-order", "cache-blocked", "packed", "register-tile-generic"})
+    EXPECT_NE(cpu::find_gemm_rung(ladder, name), nullptr) << name;
+  EXPECT_EQ(cpu::find_gemm_rung(ladder, "no-such-rung"), nullptr);
+  const std::vector<MatmulShape> shapes = {{1, 1, 1},     {3, 300, 70},   {4, 17, 65},     {7, 513, 64},
+                                           {13, 99, 129}, {37, 1152, 1152}, {9, 4304, 1152}, {5, 1536, 2304}};
+  for (DType dt : {DType::F32, DType::F16, DType::BF16})
+    for (const MatmulShape& s : shapes) {
+      OwnedTensor x = random_f32({s.T, s.K}), w = random_weight(dt, {s.N, s.K}, 0.1f), b = random_f32({s.N});
+      OwnedTensor exact = OwnedTensor::empty(DType::F32, {s.T, s.N}), rounded = OwnedTensor::empty(DType::F32, {s.T, s.N});
+      ref::matmul(x.tensor, w.tensor, &b.tensor, exact.tensor);
+      ref::matmul(bf16_rounded(x.tensor).tensor, bf16_rounded(w.tensor).tensor, &b.tensor, rounded.tensor);
+      for (const cpu::GemmRung& rung : ladder) {
+        const bool bf16 = rung.name == "bf16-dot" || rung.name == "amx";
+        if (bf16 && s.T < 4) continue;  // decode never takes the bf16 kernels
+        OwnedTensor got = OwnedTensor::empty(DType::F32, {s.T, s.N});
+        rung.run(x.tensor.ptr<float>(), s.T, s.K, w.tensor.data, dt, b.tensor.ptr<float>(), got.tensor.ptr<float>(), s.N);
+        EXPECT_LE(max_rel(got.tensor, bf16 ? rounded.tensor : exact.tensor), 4e-6)
+            << rung.name << " " << dtype_name(dt) << " T=" << s.T << " K=" << s.K << " N=" << s.N;
+      }
     }
 }
 

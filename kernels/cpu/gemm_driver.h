@@ -1,0 +1,71 @@
+// kernels/cpu/gemm_driver.h — the one GEMM driver: blocking, packing order and tails, written once for
+// every micro-kernel (F32 per ISA, bf16 dot, AMX tiles, and the quantized ones to come).
+//
+// Computes y[t, n] = bias[n] + Σ_k a[t, k]·w[n, k] for t < T and n in [n_begin, n_end): the Linear
+// layer, x·Wᵀ + b, with W [N, K] row-major in its stored dtype. GotoBLAS loop order (Goto & van de
+// Geijn 2008):
+//
+//   for each block of kNC output columns                  (its packed panels stay in L2)
+//     y[:, block] = bias
+//     for each slice of kKC inputs
+//       pack the block's weights, kNR columns per panel   (Micro::pack_panel, K-major)
+//       for each strip of kMR rows of a                   (in L1)
+//         for each panel: y[strip, panel] += a[strip] · panel   (Micro::tile: the register tile)
+//
+// A micro-kernel is a type with
+//   using Packed = ...;                     element of both packed operands (float; uint32_t bf16 pair)
+//   static constexpr int kMR, kNR;          rows per strip, columns per panel (the register tile)
+//   static constexpr int64_t kKC, kNC;      inputs per slice, columns per block
+//   static int64_t steps(int64_t kb);       Packed elements along K for a slice of kb inputs (bf16
+//                                           pairs round up; AMX pads to whole tiles)
+//   void pack_panel(w, wt, K, n0, nb, k0, kb, Packed* panel);   panel[s][j], s < steps(kb), j < kNR,
+//                                           columns past nb and steps past kb zero
+//   void tile(int mr, const Packed* a, int64_t a_stride, const Packed* panel, int64_t steps,
+//             float* y, int64_t N, int64_t nb);                 y[i][j] += Σ_s a[i][s]·panel[s][j]
+// and an operand source `a(t0, mr, k0, kb, &stride)` returning rows t0 .. t0+mr-1, packed steps
+// k0/kper .. of the activations (stride in Packed elements per row): the plain rows of x, rows
+// gathered on demand (patch embedding), or activations packed once per call (bf16).
+//
+// Everything here is a template on the micro-kernel, so each ISA's translation unit gets its own copy
+// compiled with its own flags (no inline function is shared between differently compiled files).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "tensor/dtype.h"
+
+namespace tl::cpu {
+
+template <typename Micro, typename Source>
+void gemm_drive(Micro& micro, const Source& a, int64_t T, int64_t K, const void* w, DType wt, const float* bias,
+                float* y, int64_t N, int64_t n_begin, int64_t n_end) {
+  using Packed = typename Micro::Packed;
+  constexpr int64_t kNR = Micro::kNR, kNC = Micro::kNC, kKC = Micro::kKC;
+  static_assert(kNC % kNR == 0, "a block holds whole panels");
+  const int64_t panel_size = Micro::steps(kKC) * kNR;
+  thread_local std::vector<Packed> panels;
+  panels.resize(static_cast<size_t>(panel_size * (kNC / kNR)));
+  for (int64_t nc0 = n_begin; nc0 < n_end; nc0 += kNC) {
+    const int64_t ncl = std::min(kNC, n_end - nc0);
+    const int64_t blocks = (ncl + kNR - 1) / kNR;
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t j = 0; j < ncl; ++j) y[t * N + nc0 + j] = bias ? bias[nc0 + j] : 0.0f;
+    for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+      const int64_t kb = std::min(kKC, K - k0), steps = Micro::steps(kb);
+      for (int64_t b = 0; b < blocks; ++b)
+        micro.pack_panel(w, wt, K, nc0 + b * kNR, std::min(kNR, ncl - b * kNR), k0, kb, &panels[b * panel_size]);
+      for (int64_t t0 = 0; t0 < T; t0 += Micro::kMR) {
+        const int mr = static_cast<int>(std::min<int64_t>(Micro::kMR, T - t0));
+        int64_t stride = 0;
+        const Packed* strip = a(t0, mr, k0, kb, &stride);
+        for (int64_t b = 0; b < blocks; ++b)
+          micro.tile(mr, strip, stride, &panels[b * panel_size], steps, y + t0 * N + nc0 + b * kNR, N,
+                     std::min(kNR, ncl - b * kNR));
+      }
+    }
+  }
+}
+
+}  // namespace tl::cpu
