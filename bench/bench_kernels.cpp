@@ -135,10 +135,11 @@ void BM_GemmLadder(benchmark::State& state, const cpu::GemmRung* rung) {
 }
 
 // SigLIP attention (729 queries and keys, 16 heads of 72). Arg: 0 ref; 1..3 one query row at a time
-// (dot products + axpys) per ISA; 4..6 flash (packed K/V tiles, online softmax) per ISA.
+// (dot products + axpys) per ISA; 4..6 flash (packed K/V tiles, online softmax) per ISA; 7 flash on bf16
+// operands with vdpbf16ps (`--precision bf16`).
 void BM_AttentionLadder(benchmark::State& state) {
-  const int64_t T = 729, H = 16, Dh = 72, step = state.range(0), isa_index = (step - 1) % 3;
-  if (step > 0 && !runs_here(isa_index)) {
+  const int64_t T = 729, H = 16, Dh = 72, step = state.range(0), isa_index = std::min<int64_t>((step - 1) % 3 + (step == 7) * 2, 2);
+  if ((step > 0 && !runs_here(isa_index)) || (step == 7 && (!cpu::cpu_features().avx512_bf16 || !table(2)->attention_bf16))) {
     state.SkipWithError("not supported on this CPU");
     return;
   }
@@ -153,7 +154,11 @@ void BM_AttentionLadder(benchmark::State& state) {
       cpu::parallel_for(H, [&](int64_t h0, int64_t h1) {
         for (int64_t h = h0; h < h1; ++h) {
           const int64_t off = h * Dh, row = H * Dh;
-          if (step >= 4) {
+          if (step == 7) {
+            t->attention_bf16(q.tensor.ptr<float>() + off, T, row, 1, Dh, k.tensor.ptr<float>() + off,
+                              v.tensor.ptr<float>() + off, row, T, Dh, scale, ops::kNonCausal, o.tensor.ptr<float>() + off,
+                              row, Dh);
+          } else if (step >= 4) {
             t->attention(q.tensor.ptr<float>() + off, T, row, 1, Dh, k.tensor.ptr<float>() + off, v.tensor.ptr<float>() + off,
                          row, T, Dh, scale, ops::kNonCausal, o.tensor.ptr<float>() + off, row, Dh);
           } else {
@@ -170,7 +175,7 @@ void BM_AttentionLadder(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(4.0 * T * T * H * Dh * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-BENCHMARK(BM_AttentionLadder)->Name("ladder/attention_siglip")->DenseRange(0, 6)->ArgName("step")
+BENCHMARK(BM_AttentionLadder)->Name("ladder/attention_siglip")->DenseRange(0, 7)->ArgName("step")
     ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
 
 // Real shapes: SigLIP (T = 729 patches), OpenELM prefill (774 positions, layer 19), decode (T = 1).

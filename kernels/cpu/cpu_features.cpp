@@ -30,11 +30,15 @@ CpuFeatures detect() {
     f.avx512f = zmm && (b & (1u << 16));
     f.avx512dq = zmm && (b & (1u << 17));
     f.avx512bw = zmm && (b & (1u << 30));
+    f.avx512_vnni = zmm && (c & (1u << 11));
     f.avx512vl = zmm && (b & (1u << 31));
     f.amx_bf16 = tiles && (d & (1u << 22));
     f.amx_tile = tiles && (d & (1u << 24));
     unsigned a1, b1, c1, d1;
-    if (a >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1)) f.avx512_bf16 = zmm && (a1 & (1u << 5));
+    if (a >= 1 && __get_cpuid_count(7, 1, &a1, &b1, &c1, &d1)) {
+      f.avx_vnni = ymm && (a1 & (1u << 4));
+      f.avx512_bf16 = zmm && (a1 & (1u << 5));
+    }
   }
   return f;
 }

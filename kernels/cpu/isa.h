@@ -38,6 +38,10 @@ struct IsaKernels {
   void (*attention)(const float* q, int64_t T, int64_t q_row, int64_t nh, int64_t q_head, const float* k,
                     const float* v, int64_t kv_stride, int64_t S, int64_t Dh, float scale, int64_t causal_offset,
                     float* out, int64_t out_row, int64_t out_head);
+  // The same on bf16 operands (vdpbf16ps; F32 sums and softmax) for `--precision bf16`; nullptr where
+  // the table has none (only AVX-512 builds whose compiler targets AVX512_BF16; call it only when the
+  // CPU has AVX512_BF16).
+  decltype(attention) attention_bf16;
   void (*gelu_tanh)(float* x, int64_t n);                              // in place
   void (*gelu_erf)(float* x, int64_t n);                               // in place
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);

@@ -167,6 +167,46 @@ TEST(Kernels, GemmLadderEveryRungMatchesReference) {
     }
 }
 
+// `--precision bf16` attention: q·scale, K and V rounded to bf16, P rounded to bf16 before P·V, F32
+// sums. Against the exact attention of the rounded q·scale, K and V, only P's rounding remains: each
+// weight is off by at most 2⁻⁹ relative and the weights sum to 1, so |Δout| <= 2⁻⁹·max|v| (2⁻⁸ held).
+// Dh = 136 (over 8 vectors) and T < 4 take the F32 kernel.
+TEST(Kernels, Bf16AttentionBoundedByPRounding) {
+  if (!cpu::cpu_features().avx512_bf16 || !cpu::isa().attention_bf16) GTEST_SKIP() << "no AVX512_BF16 attention here";
+  struct Shape {
+    int64_t T, S, H, Hkv, Dh, offset;
+  };
+  const std::vector<Shape> shapes = {{17, 40, 4, 2, 64, 23},  {33, 33, 3, 3, 72, 0},     {20, 20, 2, 1, 24, ops::kNonCausal},
+                                     {77, 77, 2, 2, 72, ops::kNonCausal}, {50, 130, 4, 1, 64, 80}, {9, 140, 6, 2, 136, 131},
+                                     {5, 9, 2, 2, 7, 4},      {2, 30, 2, 1, 64, 28}};
+  for (const Shape& s : shapes) {
+    OwnedTensor q = random_f32({s.T, s.H, s.Dh}), k = random_f32({s.S, s.Hkv, s.Dh}), v = random_f32({s.S, s.Hkv, s.Dh});
+    const float scale = 1.0f / std::sqrt(static_cast<float>(s.Dh));
+    OwnedTensor qs = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+    for (int64_t i = 0; i < qs.tensor.numel(); ++i) qs.tensor.ptr<float>()[i] = q.tensor.ptr<float>()[i] * scale;
+    const bool bf16 = s.T >= 4 && s.Dh <= 128;
+    OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh}), got = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+    if (bf16)
+      ref::attention(bf16_rounded(qs.tensor).tensor, bf16_rounded(k.tensor).tensor, bf16_rounded(v.tensor).tensor,
+                     want.tensor, 1.0f, s.offset);
+    else
+      ref::attention(q.tensor, k.tensor, v.tensor, want.tensor, scale, s.offset);
+    const int64_t group = s.H / s.Hkv;
+    for (int64_t g = 0; g < s.Hkv; ++g)
+      cpu::isa().attention_bf16(q.tensor.ptr<float>() + g * group * s.Dh, s.T, s.H * s.Dh, group, s.Dh,
+                                k.tensor.ptr<float>() + g * s.Dh, v.tensor.ptr<float>() + g * s.Dh, s.Hkv * s.Dh, s.S,
+                                s.Dh, scale, s.offset, got.tensor.ptr<float>() + g * group * s.Dh, s.H * s.Dh, s.Dh);
+    double max_v = 0, max_d = 0;
+    for (int64_t i = 0; i < v.tensor.numel(); ++i) max_v = std::max(max_v, std::fabs(double(v.tensor.ptr<float>()[i])));
+    for (int64_t i = 0; i < want.tensor.numel(); ++i)
+      max_d = std::max(max_d, std::fabs(double(got.tensor.ptr<float>()[i]) - want.tensor.ptr<float>()[i]));
+    EXPECT_LE(max_d, (bf16 ? 3.9e-3 : 3e-6) * max_v) << "T=" << s.T << " S=" << s.S << " Dh=" << s.Dh;
+    if (bf16) {
+      EXPECT_GT(max_d, 0.0) << "P is rounded to bf16: some difference must show";
+    }
+  }
+}
+
 TEST(Kernels, ArgmaxFirstMaximumNaNLargest) {
   OwnedTensor x = random_f32({50});
   float* p = x.tensor.ptr<float>();
