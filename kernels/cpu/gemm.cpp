@@ -26,8 +26,10 @@ void gemm_f32(const IsaKernels& k, const float* x, int64_t T, int64_t K, const v
 void gemm_bf16_all(Bf16Kernel kernel, const float* x, int64_t T, int64_t K, const void* w, DType wt,
                    const float* bias, float* y, int64_t N) {
   thread_local std::vector<uint32_t> a;  // the activations as bf16 pairs, packed once, read by all threads
-  a.resize(static_cast<size_t>(T * bf16_pairs(K, kernel)));
-  pack_activations_bf16(x, T, K, a.data(), kernel);
+  const int64_t kp = bf16_pairs(K, kernel);
+  a.resize(static_cast<size_t>(T * kp));
+  uint32_t* pa_out = a.data();
+  parallel_for(T, [&](int64_t t0, int64_t t1) { pack_activations_bf16(x + t0 * K, t1 - t0, K, pa_out + t0 * kp, kernel); }, 16);
   const uint32_t* pa = a.data();
   split_columns(N, kBf16PanelColumns, [&](int64_t n0, int64_t n1) {
     gemm_bf16(kernel, pa, T, K, w, wt, bias, y, N, n0, n1);

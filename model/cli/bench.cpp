@@ -1,18 +1,25 @@
-// model/cli/bench.cpp — `tinyllava bench`: end-to-end timing of one image question, phase by phase.
+// model/cli/bench.cpp — `tinyllava bench`: end-to-end timing of one image question, phase by phase,
+// each phase next to the ceiling this machine measured in the same run.
 //
 //   tinyllava bench -m DIR [-i IMAGE] [-p PROMPT] [-n 128] [-t THREADS] [--precision f32|bf16|auto]
-//                   [--device cpu|cuda] [--compare-f32] [--json]
+//                   [--repeat N] [--read-buffer MIB] [--device cpu|cuda] [--compare-f32] [--json]
 //
 // Phases: image preprocessing, SigLIP encode, projector, prefill of the spliced prompt (774 positions
 // for the real model and the default prompt), time to first token (preprocess + vision + projector +
-// prefill + the first sample; load excluded), decode of N tokens (EOS ignored so N is exact), peak RSS,
-// and "bandwidth achieved": the text model's weight bytes read per decode step × decode tok/s, next
-// to a memcpy bandwidth measured in the same process. Without -i a synthetic 640×480 image is used.
+// prefill + the first sample; load excluded), decode of N tokens (EOS ignored so N is exact), peak RSS.
+// One warm-up pass, then --repeat N measured passes: every phase is reported as the median with its
+// range (min–max), llama-bench style. Without -i a synthetic 640×480 image is used.
+//
+// Ceilings (CPU only; kernels/cpu/ceilings.h): the compute peaks and the read bandwidth are measured
+// after the warm-up, and the read bandwidth once more after the last pass (decode is each pass's last
+// phase); the larger of the two is the decode ceiling. Each phase as a fraction of its ceiling:
+//   SigLIP, prefill   FLOPs of the phase (measure.h's convention) / time / matrix peak of the precision
+//                     in use (F32: fp32 FMA; BF16: vdpbf16ps, or AMX where the GEMM runs on tiles)
+//   decode            text weight bytes read per step × tok/s / read bandwidth ("bandwidth achieved")
 // --compare-f32 runs the same prompt on the exact F32 CPU path too and reports the logit error and
-// greedy agreement of the chosen precision (or of the GPU run, with --device cuda). With --json the last stdout line is one JSON object
-// (field names are an interface: tools and CI read them).
-#include <sys/resource.h>
-
+// greedy agreement of the chosen precision (or of the GPU run, with --device cuda). With --json the last
+// stdout line is one JSON object: medians under the field names tools and CI read, the ceilings and
+// ratios, and "runs" with every pass's numbers.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -20,13 +27,13 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/ceilings.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/threads.h"
 #include "kernels/ops.h"
 #include "model/cli/args.h"
 #include "model/cli/commands.h"
-#include "model/image.h"
-#include "model/vlm.h"
+#include "model/cli/measure.h"
 #include "tensor/error.h"
 
 namespace tl::cli {
@@ -36,22 +43,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
-ImageU8 synthetic_image() {
-  ImageU8 im;
-  im.width = 640;
-  im.height = 480;
-  im.rgb.resize(640 * 480 * 3);
-  for (int y = 0; y < 480; ++y)
-    for (int x = 0; x < 640; ++x) {
-      uint8_t* p = &im.rgb[(y * 640 + x) * 3];
-      p[0] = static_cast<uint8_t>(x * 255 / 639);
-      p[1] = static_cast<uint8_t>(y * 255 / 479);
-      p[2] = static_cast<uint8_t>(((x / 40 + y / 40) % 2) * 200);
-    }
-  return im;
-}
-
-// GB/s of bytes copied by memcpy over a 256 MiB buffer on all threads (median of 5).
+// GB/s of bytes copied by memcpy over a 256 MiB buffer on all threads (median of 5): kept next to the
+// read ceiling for comparison (a copy also writes, and allocates its destination lines).
 double copy_bandwidth_gbs() {
   const size_t n = 256u << 20;
   std::vector<char> a(n, 1), b(n, 2);
@@ -63,134 +56,250 @@ double copy_bandwidth_gbs() {
     });
     runs.push_back(n / (ms_since(t0) * 1e6));
   }
-  std::sort(runs.begin(), runs.end());
-  return runs[2];
+  return spread(runs).median;
 }
 
-uint64_t text_weight_bytes(const LoadedModel& m) {
-  uint64_t n = 0;
-  for (const TensorEntry* e : m.used)
-    if (e->name.rfind("language_model.", 0) == 0) n += e->nbytes;
-  return n;
+// Everything one `bench` invocation measured.
+struct BenchResult {
+  Device device = Device::CPU;
+  std::string precision;          // "f32", "bf16", or "cuda-F16" (the weights' dtype on the GPU)
+  std::vector<PhaseTimes> runs;   // the measured passes
+  Trace last;                     // the last pass's outputs
+  double load_ms = 0;
+  uint64_t peak_rss = 0, weight_bytes = 0, file_bytes = 0;
+  bool peak_rss_reset = true;     // false: the peak may include the ceilings' read buffer
+  int vision_layers = 0;
+  bool have_ceilings = false;     // CPU runs only
+  cpu::Ceilings ceilings;         // read_all: before the passes
+  cpu::ReadBandwidth read_after;  // after the passes
+  MatrixPeak matrix;
+  double vision_flops = 0, prefill_flops = 0;
+  double copy_gbs = 0;
+  double logit_error = -1;        // --compare-f32 only
+  int agree = -1;
+};
+
+Spread phase(const BenchResult& r, double PhaseTimes::*field) {
+  std::vector<double> v;
+  for (const PhaseTimes& t : r.runs) v.push_back(t.*field);
+  return spread(v);
+}
+
+double read_ceiling_gbs(const BenchResult& r) { return std::max(r.ceilings.read_all.gbs, r.read_after.gbs); }
+
+// "  [1200.1–1300.2]" when there was more than one pass.
+std::string range(const BenchResult& r, const Spread& s) {
+  return r.runs.size() > 1 ? strfmt("  [%.1f–%.1f]", s.min, s.max) : std::string();
+}
+
+void print_phases(const BenchResult& r) {
+  const PhaseTimes& t0 = r.runs.front();
+  std::printf("%s: threads %d, precision %s, %lld prompt positions, %d decode tokens", device_name(r.device),
+              ops::num_threads(), r.precision.c_str(), static_cast<long long>(t0.prompt_positions), t0.decode_tokens);
+  if (r.runs.size() > 1) std::printf(", median of %zu runs [min–max]", r.runs.size());
+  std::printf("\n");
+  if (r.device == Device::CPU) std::printf("AMX            %s\n", cpu::amx_status());
+  std::printf("load           %9.1f ms\n", r.load_ms);
+  const double prefill_tok_s = t0.prompt_positions / (phase(r, &PhaseTimes::prefill_ms).median / 1e3);
+  const struct {
+    const char* name;
+    double PhaseTimes::*field;
+    std::string note;
+  } rows[] = {{"preprocess", &PhaseTimes::preprocess_ms, ""},
+              {"vision", &PhaseTimes::vision_ms, strfmt("  (SigLIP, %d layers)", r.vision_layers)},
+              {"projector", &PhaseTimes::projector_ms, ""},
+              {"prefill", &PhaseTimes::prefill_ms, strfmt("  (%.1f tok/s)", prefill_tok_s)},
+              {"first token", &PhaseTimes::ttft_ms, "  (load excluded)"}};
+  for (const auto& row : rows) {
+    const Spread s = phase(r, row.field);
+    std::printf("%-14s %9.1f ms%s%s\n", row.name, s.median, range(r, s).c_str(), row.note.c_str());
+  }
+  const Spread tok = phase(r, &PhaseTimes::decode_tok_s);
+  std::printf("decode         %9.1f tok/s%s", tok.median, range(r, tok).c_str());
+  if (r.device == Device::CUDA)
+    std::printf("  (%s)", r.last.graph_instantiations
+                              ? strfmt("CUDA graph, %d instantiation(s)", r.last.graph_instantiations).c_str()
+                              : "kernel launches, no graph");
+  std::printf("\n");
+  std::printf("bandwidth      %9.1f GB/s achieved (%.1f MB of weights per token)\n", r.weight_bytes * tok.median / 1e9,
+              r.weight_bytes / 1e6);
+  std::printf("peak RSS       %9.1f MiB (weight file %.1f MiB)%s\n", r.peak_rss / 1048576.0, r.file_bytes / 1048576.0,
+              r.peak_rss_reset ? ""
+                               : strfmt(" (may include the %zu MiB read buffer: the peak could not be reset)",
+                                        r.ceilings.read_buffer_bytes >> 20).c_str());
+}
+
+void print_ceilings(const BenchResult& r) {
+  const cpu::Ceilings& c = r.ceilings;
+  std::printf("CPU            %s, %d threads\n", c.cpu.c_str(), c.threads);
+  std::printf("ceilings       read %.1f GB/s before the runs, %.1f after (%s; 1 thread %.1f); memcpy %.1f GB/s\n",
+              c.read_all.gbs, r.read_after.gbs, c.read_all.variant.c_str(), c.read_single.gbs, r.copy_gbs);
+  std::printf("               %s\n", peaks_text(c, false).c_str());
+  std::printf("               1 thread: %s\n", peaks_text(c, true).c_str());
+  auto compute = [&](const char* name, double flops, double ms) {
+    const double gflops = flops / (ms * 1e6);
+    std::printf("vs ceiling     %-8s %8.1f GFLOP in %8.1f ms = %7.1f GFLOP/s = %5.1f %% of %s %.0f GFLOP/s\n", name,
+                flops / 1e9, ms, gflops, 100 * gflops / r.matrix.gflops, r.matrix.name.c_str(), r.matrix.gflops);
+  };
+  compute("SigLIP", r.vision_flops, phase(r, &PhaseTimes::vision_ms).median);
+  compute("prefill", r.prefill_flops, phase(r, &PhaseTimes::prefill_ms).median);
+  const double achieved = r.weight_bytes * phase(r, &PhaseTimes::decode_tok_s).median / 1e9;
+  std::printf("vs ceiling     decode   %8.1f MB × %.1f tok/s = %.1f GB/s = %5.1f %% of read %.1f GB/s (the larger of before/after)\n",
+              r.weight_bytes / 1e6, phase(r, &PhaseTimes::decode_tok_s).median, achieved,
+              100 * achieved / read_ceiling_gbs(r), read_ceiling_gbs(r));
+}
+
+json::Value runs_json(const BenchResult& r) {
+  json::Value runs = json::Value::object();
+  const struct {
+    const char* key;
+    double PhaseTimes::*field;
+  } cols[] = {{"preprocess_ms", &PhaseTimes::preprocess_ms}, {"vision_ms", &PhaseTimes::vision_ms},
+              {"projector_ms", &PhaseTimes::projector_ms},   {"prefill_ms", &PhaseTimes::prefill_ms},
+              {"ttft_ms", &PhaseTimes::ttft_ms},             {"decode_tok_s", &PhaseTimes::decode_tok_s}};
+  for (const auto& col : cols) {
+    json::Value a = json::Value::array();
+    for (const PhaseTimes& t : r.runs) a.push_back(rounded(t.*col.field, 3));
+    runs.set(col.key, std::move(a));
+  }
+  return runs;
+}
+
+std::string bench_json(const BenchResult& r) {
+  const PhaseTimes& t0 = r.runs.front();
+  const double tok_s = phase(r, &PhaseTimes::decode_tok_s).median;
+  json::Value o = json::Value::object();
+  o.set("device", json::Value::string(device_name(r.device)));
+  o.set("threads", json::Value::integer(ops::num_threads()));
+  o.set("precision", json::Value::string(r.precision));
+  o.set("load_ms", rounded(r.load_ms));
+  o.set("preprocess_ms", rounded(phase(r, &PhaseTimes::preprocess_ms).median));
+  o.set("vision_ms", rounded(phase(r, &PhaseTimes::vision_ms).median));
+  o.set("projector_ms", rounded(phase(r, &PhaseTimes::projector_ms).median));
+  o.set("prefill_tokens", json::Value::integer(t0.prompt_positions));
+  o.set("prefill_ms", rounded(phase(r, &PhaseTimes::prefill_ms).median));
+  o.set("ttft_ms", rounded(phase(r, &PhaseTimes::ttft_ms).median));
+  o.set("decode_tokens", json::Value::integer(t0.decode_tokens));
+  o.set("decode_tok_s", rounded(tok_s, 3));
+  o.set("weight_bytes_per_token", json::Value::integer(static_cast<int64_t>(r.weight_bytes)));
+  o.set("copy_bandwidth_gbs", rounded(r.copy_gbs));
+  o.set("bandwidth_achieved_gbs", rounded(r.weight_bytes * tok_s / 1e9));
+  o.set("peak_rss_bytes", json::Value::integer(static_cast<int64_t>(r.peak_rss)));
+  o.set("logit_error_vs_f32", json::Value::number(r.logit_error));
+  o.set("greedy_agree_vs_f32", json::Value::integer(r.agree));
+  o.set("repeat", json::Value::integer(static_cast<int64_t>(r.runs.size())));
+  if (r.have_ceilings) {
+    add_ceilings_json(o, r.ceilings);
+    o.set("read_gbs_before", rounded(r.ceilings.read_all.gbs));
+    o.set("read_gbs_after", rounded(r.read_after.gbs));
+    o.set("read_gbs", rounded(read_ceiling_gbs(r)));
+    o.set("matrix_peak", json::Value::string(r.matrix.name));
+    o.set("matrix_peak_gflops", rounded(r.matrix.gflops, 1));
+    o.set("vision_gflop", rounded(r.vision_flops / 1e9, 3));
+    o.set("prefill_gflop", rounded(r.prefill_flops / 1e9, 3));
+    o.set("vision_pct_of_peak", rounded(100 * r.vision_flops / (phase(r, &PhaseTimes::vision_ms).median * 1e6) / r.matrix.gflops));
+    o.set("prefill_pct_of_peak", rounded(100 * r.prefill_flops / (phase(r, &PhaseTimes::prefill_ms).median * 1e6) / r.matrix.gflops));
+    o.set("decode_pct_of_read", rounded(100 * r.weight_bytes * tok_s / 1e9 / read_ceiling_gbs(r)));
+  }
+  o.set("runs", runs_json(r));
+  return json::dump(o);
+}
+
+// The exact F32 CPU path on the same request: logit error and greedy agreement of `r.last`.
+void compare_with_f32(const std::string& dir, Vlm& vlm, const ImageU8& image, const Request& req, BenchResult& r) {
+  Trace exact;
+  if (r.device == Device::CUDA) {
+    Vlm cpu(dir, Device::CPU);
+    time_pipeline(cpu, image, req, ops::Precision::F32, exact);
+  } else {
+    time_pipeline(vlm, image, req, ops::Precision::F32, exact);
+  }
+  double max_ref = 0, max_diff = 0;
+  for (size_t i = 0; i < exact.logits.size(); ++i) {
+    max_ref = std::max(max_ref, std::fabs(static_cast<double>(exact.logits[i])));
+    max_diff = std::max(max_diff, std::fabs(static_cast<double>(r.last.logits[i]) - exact.logits[i]));
+  }
+  r.logit_error = max_diff / max_ref;
+  const int decoded = static_cast<int>(r.last.tokens.size());
+  r.agree = 0;
+  while (r.agree < decoded && r.last.tokens[r.agree] == exact.tokens[r.agree]) ++r.agree;
+  std::printf("vs f32         logit error %.2e of max |logit|; greedy tokens agree for %d of %d\n", r.logit_error, r.agree,
+              decoded);
+}
+
+Args bench_args() {
+  return Args("bench", "Time one image question end to end, phase by phase, against this machine's ceilings.",
+              {{"-m", "--model", "DIR", "checkpoint directory (e.g. from 'tinyllava synth --config full')"},
+               {"-i", "--image", "IMAGE", "image file (default: a synthetic 640x480 image)"},
+               {"-p", "--prompt", "TEXT", "question (default: What are these?)"},
+               {"-n", "--decode-tokens", "N", "tokens to decode (default 128; EOS ignored)"},
+               {"-t", "--threads", "N", "CPU threads (default: all)"},
+               {nullptr, "--precision", "f32|bf16|auto", "CPU matrix products (default auto: bf16 where supported)"},
+               {nullptr, "--repeat", "N", "measured passes after the warm-up (default 1); medians and ranges reported"},
+               {nullptr, "--read-buffer", "MIB", "size of the read-bandwidth buffer (default 512)"},
+               kDeviceOption,
+               {nullptr, "--no-cuda-graph", nullptr, "with --device cuda: launch each decode kernel instead of replaying a graph"},
+               {nullptr, "--compare-f32", nullptr, "also run the exact F32 path and report the logit error and greedy agreement"},
+               {nullptr, "--json", nullptr, "end with one JSON line of the results"}});
+}
+
+ops::Precision precision_option(const Args& args) {
+  const std::string prec = args.str("--precision", "auto");
+  if (prec != "f32" && prec != "bf16" && prec != "auto")
+    fail_input("bench: --precision: expected f32, bf16 or auto, got '%s'", prec.c_str());
+  if (prec == "bf16" && !ops::bf16_supported()) fail_input("bench: --precision bf16: this CPU has no AVX512_BF16");
+  return prec == "f32" ? ops::Precision::F32 : ops::Precision::BF16;
 }
 
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  Args args("bench", "Time one image question end to end, phase by phase.",
-            {{"-m", "--model", "DIR", "checkpoint directory (e.g. from 'tinyllava synth --config full')"},
-             {"-i", "--image", "IMAGE", "image file (default: a synthetic 640x480 image)"},
-             {"-p", "--prompt", "TEXT", "question (default: What are these?)"},
-             {"-n", "--decode-tokens", "N", "tokens to decode (default 128; EOS ignored)"},
-             {"-t", "--threads", "N", "CPU threads (default: all)"},
-             {nullptr, "--precision", "f32|bf16|auto", "CPU matrix products (default auto: bf16 where supported)"},
-             kDeviceOption,
-             {nullptr, "--no-cuda-graph", nullptr, "with --device cuda: launch each decode kernel instead of replaying a graph"},
-             {nullptr, "--compare-f32", nullptr, "also run the exact F32 path and report the logit error and greedy agreement"},
-             {nullptr, "--json", nullptr, "end with one JSON line of the results"}});
+  Args args = bench_args();
   if (!args.parse(argc, argv, 2)) return 0;
   if (args.has("--threads")) ops::set_num_threads(static_cast<int>(args.integer("--threads", 0, 1, 1024)));
-  const std::string prec = args.str("--precision", "auto");
-  if (prec != "f32" && prec != "bf16" && prec != "auto")
-    fail_input("bench: --precision: expected f32, bf16 or auto, got '%s'", prec.c_str());
-  if (prec == "bf16" && !ops::bf16_supported()) fail_input("bench: --precision bf16: this CPU has no AVX512_BF16");
-  const ops::Precision precision = prec == "f32" ? ops::Precision::F32 : ops::Precision::BF16;
+  const ops::Precision precision = precision_option(args);
+  const int repeat = static_cast<int>(args.integer("--repeat", 1, 1, 1000));
+  const size_t read_bytes = static_cast<size_t>(args.integer("--read-buffer", 512, 1, 1 << 20)) << 20;
 
-  const Device device = device_option(args);
+  BenchResult r;
+  r.device = device_option(args);
   auto t0 = Clock::now();
-  Vlm vlm(args.required("--model"), device);
+  Vlm vlm(args.required("--model"), r.device);
   vlm.set_cuda_graphs(!args.has("--no-cuda-graph"));
-  const double load_ms = ms_since(t0);
+  r.load_ms = ms_since(t0);
   const ImageU8 image = args.has("--image") ? load_image(args.str("--image")) : synthetic_image();
-
   Request req;
   req.prompt = args.str("--prompt", "What are these?");
   req.max_new_tokens = static_cast<int>(args.integer("--decode-tokens", 128, 1, 1 << 20));
   req.ignore_eos = true;
   req.keep_stages = false;
-  auto run_once = [&](Vlm& model, ops::Precision p, Trace& trace, double* preprocess_ms, double* first_token_ms) {
-    ops::set_precision(p);
-    auto start = Clock::now();
-    OwnedTensor pixels = preprocess_image(image, model.model().config);
-    *preprocess_ms = ms_since(start);
-    req.pixels = &pixels.tensor;
-    bool first = true;
-    model.run(req, trace, [&](int) {
-      if (first) *first_token_ms = ms_since(start);
-      first = false;
-      return true;
-    });
-  };
 
-  // One warm-up pass (page in the mmapped weights, size the arenas), then the measured pass.
-  Trace warm, trace;
-  double preprocess_ms = 0, ttft_ms = 0;
-  run_once(vlm, precision, warm, &preprocess_ms, &ttft_ms);
-  run_once(vlm, precision, trace, &preprocess_ms, &ttft_ms);
-
-  struct rusage ru;
-  ::getrusage(RUSAGE_SELF, &ru);
-  const uint64_t peak_rss = static_cast<uint64_t>(ru.ru_maxrss) * 1024;  // before the bandwidth buffers
-  const double bandwidth = copy_bandwidth_gbs();
-  const uint64_t weight_bytes = text_weight_bytes(vlm.model());
-  const int decoded = static_cast<int>(trace.tokens.size());
-  const double decode_tok_s = decoded > 1 ? (decoded - 1) / trace.decode_s : 0.0;
+  // Warm-up (pages in the mmapped weights, sizes the arenas), the ceilings, then the measured passes.
+  time_pipeline(vlm, image, req, precision, r.last);
+  r.have_ceilings = r.device == Device::CPU;
+  if (r.have_ceilings) r.ceilings = cpu::measure_ceilings(read_bytes);
+  r.peak_rss_reset = !r.have_ceilings || reset_peak_rss();
+  for (int i = 0; i < repeat; ++i) r.runs.push_back(time_pipeline(vlm, image, req, precision, r.last));
+  r.peak_rss = peak_rss_bytes();
+  if (r.have_ceilings) {
+    cpu::ReadBuffer buf(read_bytes);
+    r.read_after = cpu::read_bandwidth_all_threads(buf);
+    r.matrix = matrix_peak(r.ceilings, ops::precision());
+    r.vision_flops = vision_flops(vlm.model().config);
+    r.prefill_flops = prefill_flops(vlm.model().config, r.runs.front().prompt_positions);
+  }
+  r.copy_gbs = copy_bandwidth_gbs();
+  r.weight_bytes = text_weight_bytes(vlm.model());
+  r.file_bytes = vlm.model().checkpoint->total_bytes();
+  r.vision_layers = vlm.model().config.vision_layers_used();
   // On the GPU, F16/BF16 weights run on tensor cores (activations rounded to the weight dtype) and F32
   // weights in F32: the "precision" is the weights' dtype.
-  const std::string pname = device == Device::CUDA ? std::string("cuda-") + dtype_name(vlm.model().weights.text.layers.at(0).qkv.dtype)
-                                                   : ops::precision_name(ops::precision());
-
-  std::printf("%s: threads %d, precision %s, %lld prompt positions, %d decode tokens\n", device_name(device),
-              ops::num_threads(), pname.c_str(), static_cast<long long>(trace.prompt_positions), decoded);
-  if (device == Device::CPU) std::printf("AMX            %s\n", cpu::amx_status());
-  std::printf("load           %9.1f ms\n", load_ms);
-  std::printf("preprocess     %9.1f ms\n", preprocess_ms);
-  std::printf("vision         %9.1f ms  (SigLIP, %d layers)\n", trace.vision_s * 1e3, vlm.model().config.vision_layers_used());
-  std::printf("projector      %9.1f ms\n", trace.projector_s * 1e3);
-  std::printf("prefill        %9.1f ms  (%.1f tok/s)\n", trace.prefill_s * 1e3, trace.prompt_positions / trace.prefill_s);
-  std::printf("first token    %9.1f ms  (load excluded)\n", ttft_ms);
-  std::printf("decode         %9.1f tok/s", decode_tok_s);
-  if (device == Device::CUDA)
-    std::printf("  (%s)", trace.graph_instantiations ? strfmt("CUDA graph, %d instantiation(s)", trace.graph_instantiations).c_str()
-                                                       : "kernel launches, no graph");
-  std::printf("\n");
-  std::printf("bandwidth      %9.1f GB/s achieved (%.1f MB of weights per token), memcpy %.1f GB/s\n",
-              weight_bytes * decode_tok_s / 1e9, weight_bytes / 1e6, bandwidth);
-  std::printf("peak RSS       %9.1f MiB (weight file %.1f MiB)\n", peak_rss / 1048576.0,
-              vlm.model().checkpoint->total_bytes() / 1048576.0);
-
-  double logit_error = -1;
-  int agree = -1;
-  if (args.has("--compare-f32")) {
-    Trace exact;
-    double p_ms = 0, f_ms = 0;
-    if (device == Device::CUDA) {
-      Vlm cpu(args.required("--model"), Device::CPU);
-      run_once(cpu, ops::Precision::F32, exact, &p_ms, &f_ms);
-    } else {
-      run_once(vlm, ops::Precision::F32, exact, &p_ms, &f_ms);
-    }
-    double max_ref = 0, max_diff = 0;
-    for (size_t i = 0; i < exact.logits.size(); ++i) {
-      max_ref = std::max(max_ref, std::fabs(static_cast<double>(exact.logits[i])));
-      max_diff = std::max(max_diff, std::fabs(static_cast<double>(trace.logits[i]) - exact.logits[i]));
-    }
-    logit_error = max_diff / max_ref;
-    agree = 0;
-    while (agree < decoded && trace.tokens[agree] == exact.tokens[agree]) ++agree;
-    std::printf("vs f32         logit error %.2e of max |logit|; greedy tokens agree for %d of %d\n", logit_error, agree,
-                decoded);
-  }
-  if (args.has("--json"))
-    std::printf("{\"device\": \"%s\", \"threads\": %d, \"precision\": \"%s\", \"load_ms\": %.2f, \"preprocess_ms\": %.2f, \"vision_ms\": %.2f, "
-                "\"projector_ms\": %.2f, \"prefill_tokens\": %lld, \"prefill_ms\": %.2f, \"ttft_ms\": %.2f, "
-                "\"decode_tokens\": %d, \"decode_tok_s\": %.3f, \"weight_bytes_per_token\": %llu, "
-                "\"copy_bandwidth_gbs\": %.2f, \"bandwidth_achieved_gbs\": %.2f, \"peak_rss_bytes\": %llu, "
-                "\"logit_error_vs_f32\": %.3g, \"greedy_agree_vs_f32\": %d}\n",
-                device_name(device), ops::num_threads(), pname.c_str(), load_ms, preprocess_ms, trace.vision_s * 1e3, trace.projector_s * 1e3,
-                static_cast<long long>(trace.prompt_positions), trace.prefill_s * 1e3, ttft_ms, decoded, decode_tok_s,
-                static_cast<unsigned long long>(weight_bytes), bandwidth, weight_bytes * decode_tok_s / 1e9,
-                static_cast<unsigned long long>(peak_rss), logit_error, agree);
+  r.precision = r.device == Device::CUDA ? std::string("cuda-") + dtype_name(vlm.model().weights.text.layers.at(0).qkv.dtype)
+                                         : ops::precision_name(ops::precision());
+  print_phases(r);
+  if (r.have_ceilings) print_ceilings(r);
+  if (args.has("--compare-f32")) compare_with_f32(args.required("--model"), vlm, image, req, r);
+  if (args.has("--json")) std::printf("%s\n", bench_json(r).c_str());
   return 0;
 }
 

@@ -7,9 +7,10 @@ namespace tl::cli {
 
 int cmd_info(int argc, char** argv);      // tinyllava info -m DIR
 int cmd_synth(int argc, char** argv);     // tinyllava synth -o DIR [--config ...] [--dtype ...]
-int cmd_tokenize(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);  // tinyllava tokenize -m MODEL [--bos] [--chat] [--decode] [--pieces]
 int cmd_run(int argc, char** argv);       // tinyllava run -m DIR [-i IMAGE] -p PROMPT ...
-int cmd_dump(int argc, char** argv);
-int cmd_bench(int argc, char** argv);     // tinyllava bench -m DIR [--precision ...] [--json]      // tinyllava dump -m DIR [-i IMAGE] -p PROMPT -o OUTDIR ...  // tinyllava tokenize -m MODEL [--bos] [--chat] [--decode] [--pieces]
+int cmd_dump(int argc, char** argv);      // tinyllava dump -m DIR [-i IMAGE] -p PROMPT -o OUTDIR ...
+int cmd_bench(int argc, char** argv);     // tinyllava bench -m DIR [--precision ...] [--repeat N] [--json]
+int cmd_roofline(int argc, char** argv);  // tinyllava roofline [-m DIR] [-o FILE.svg] [-t N] [--precision ...]
 
 }  // namespace tl::cli

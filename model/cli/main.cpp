@@ -22,6 +22,7 @@ const char kUsage[] =
     "  run    -m DIR [-i IMAGE] -p PROMPT   answer a prompt about an image, streaming the answer\n"
     "  dump   -m DIR [-i IMAGE] -p PROMPT -o DIR   write every stage of the exact pipeline as .npy\n"
     "  bench  -m DIR        time one image question end to end (add --json for one JSON line)\n"
+    "  roofline [-m DIR]    time every kernel at the model's shapes; draw them on this CPU's roofline (SVG)\n"
     "  info   -m DIR        validate a checkpoint and describe it\n"
     "  synth  -o DIR        write a random-weight checkpoint in the Hugging Face layout\n"
     "  tokenize -m MODEL    encode standard input (or decode ids) with the SentencePiece tokenizer\n"
@@ -43,7 +44,8 @@ int main(int argc, char** argv) {
     if (!std::strcmp(cmd, "run")) return tl::cli::cmd_run(argc, argv);
     if (!std::strcmp(cmd, "dump")) return tl::cli::cmd_dump(argc, argv);
     if (!std::strcmp(cmd, "bench")) return tl::cli::cmd_bench(argc, argv);
-    std::fprintf(stderr, "tinyllava: error: unknown command '%s' (expected run, dump, bench, info, synth or tokenize)\n", cmd);
+    if (!std::strcmp(cmd, "roofline")) return tl::cli::cmd_roofline(argc, argv);
+    std::fprintf(stderr, "tinyllava: error: unknown command '%s' (expected run, dump, bench, roofline, info, synth or tokenize)\n", cmd);
     return 2;
   } catch (const tl::Error& e) {
     std::fflush(stdout);

@@ -3,7 +3,9 @@
 // never a signal.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "tensor/buffer.h"
 #include "test_util.h"
@@ -203,18 +205,64 @@ TEST(Cli, RunRefusesBadInputs) {
 
 TEST(Cli, BenchReportsEveryPhaseAsOneJsonLine) {
   ScratchDir dir;
-  RunResult r = run_tinyllava("bench -m '" + kTiny + "' -n 8 --json --compare-f32 -t 2", dir.path());
+  RunResult r = run_tinyllava("bench -m '" + kTiny + "' -n 8 --json --compare-f32 -t 2 --repeat 3 --read-buffer 32", dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_FALSE(r.out.empty());
   std::string last = r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1);
   tl::json::Value v = tl::json::parse(last, "bench --json");
   for (const char* field : {"threads", "precision", "preprocess_ms", "vision_ms", "projector_ms", "prefill_tokens",
                             "prefill_ms", "ttft_ms", "decode_tokens", "decode_tok_s", "weight_bytes_per_token",
-                            "peak_rss_bytes"})
+                            "peak_rss_bytes", "copy_bandwidth_gbs", "bandwidth_achieved_gbs", "cpu", "read_gbs_before",
+                            "read_gbs_after", "read_gbs", "read_variant", "peak_fp32_gflops", "peak_bf16_gflops",
+                            "matrix_peak_gflops", "vision_pct_of_peak", "prefill_pct_of_peak", "decode_pct_of_read"})
     EXPECT_NE(v.find(field), nullptr) << field << " missing from " << last;
   EXPECT_EQ(v.find("decode_tokens")->as_int(), 8);      // EOS ignored: exactly -n tokens
   EXPECT_GT(v.find("prefill_tokens")->as_int(), 15);  // the 15 image tokens and the text
   EXPECT_GT(v.find("weight_bytes_per_token")->as_int(), 0);
+  EXPECT_EQ(v.find("repeat")->as_int(), 3);
+  EXPECT_GT(v.find("read_gbs")->as_number(), 0);
+  EXPECT_EQ(v.find("read_gbs")->as_number(),
+            std::max(v.find("read_gbs_before")->as_number(), v.find("read_gbs_after")->as_number()));
+  // Every phase once per pass; the reported value is their median.
+  const tl::json::Value* runs = v.find("runs");
+  ASSERT_NE(runs, nullptr);
+  for (const char* phase : {"preprocess_ms", "vision_ms", "projector_ms", "prefill_ms", "ttft_ms", "decode_tok_s"}) {
+    ASSERT_NE(runs->find(phase), nullptr) << phase;
+    std::vector<double> xs;
+    for (const tl::json::Value& x : runs->find(phase)->items()) xs.push_back(x.as_number());
+    ASSERT_EQ(xs.size(), 3u) << phase;
+    std::sort(xs.begin(), xs.end());
+    EXPECT_NEAR(v.find(phase)->as_number(), xs[1], 0.01) << phase;
+  }
+  EXPECT_NE(r.out.find("ceilings       read "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("% of read"), std::string::npos) << r.out;
+  expect_bad_input(run_tinyllava("bench -m '" + kTiny + "' --repeat 0", dir.path()), "--repeat");
+}
+
+TEST(Cli, RooflineWritesAnSvgWithEveryKernel) {
+  ScratchDir dir;
+  const std::string svg = dir / "roof.svg";
+  RunResult r = run_tinyllava("roofline -m '" + kTiny + "' -o '" + svg + "' -t 2 -n 4 --reps 1 --read-buffer 32", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string doc = tl::test::slurp(svg);
+  ASSERT_FALSE(doc.empty());
+  EXPECT_EQ(doc.rfind("<svg", 0), 0u) << doc.substr(0, 80);
+  EXPECT_EQ(doc.substr(doc.find_last_not_of("\n") - 5, 6), "</svg>");
+  size_t open = 0, close = 0;
+  for (size_t i = doc.find('<'); i != std::string::npos; i = doc.find('<', i + 1)) ++open;
+  for (size_t i = doc.find('>'); i != std::string::npos; i = doc.find('>', i + 1)) ++close;
+  EXPECT_EQ(open, close) << "unbalanced angle brackets";
+  for (const char* label : {"siglip qkv/o", "siglip fc1", "siglip fc2", "patch embed", "siglip attention", "layernorm",
+                            "prefill qkv", "prefill out", "prefill proj_1", "prefill proj_2", "prefill attention", "rmsnorm",
+                            "decode proj_1", "decode head", "decode attention"}) {
+    EXPECT_NE(doc.find(std::string(">") + label + "<"), std::string::npos) << label << " not in the chart";
+    EXPECT_NE(r.out.find(label), std::string::npos) << label << " not in the table";
+  }
+  for (const char* part : {"read ", "fp32", "GB/s", "SigLIP", "prefill", "decode", "Where the time goes"})
+    EXPECT_NE(doc.find(part), std::string::npos) << part;
+  EXPECT_NE(r.out.find("end to end"), std::string::npos) << r.out;
+  expect_bad_input(run_tinyllava("roofline --precision f16", dir.path()), "--precision: expected f32, bf16 or auto, got 'f16'");
+  expect_bad_input(run_tinyllava("roofline -o '" + dir.path() + "/absent/x.svg'", dir.path()), "--output: cannot write");
 }
 
 TEST(Cli, PixelsNpyFuzzerRegression) {

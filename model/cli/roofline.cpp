@@ -1,0 +1,332 @@
+// model/cli/roofline.cpp — `tinyllava roofline`: every kernel kind of the model, at the model's real
+// shapes, on a roofline of this machine's ceilings measured in the same run.
+//
+//   tinyllava roofline [-m DIR] [-o FILE.svg] [-t THREADS] [--precision f32|bf16|auto] [-n 32] [--reps 5]
+//                      [--read-buffer MIB]
+//
+// 1. Ceilings (kernels/cpu/ceilings.h): read bandwidth, and the compute peak of each matrix family.
+// 2. With -m: the end-to-end pipeline (measure.h's time_pipeline, as bench runs it: a warm-up pass and
+//    a measured one, -n decode tokens) for the bar of where the time goes.
+// 3. Each kernel through kernels/ops.h at the shapes of the config (config.json with -m, else the
+//    built-in full-size config of `synth --config full`) on random tensors made in memory (speed does
+//    not depend on values), weights in the checkpoint's dtype (F16 without -m): SigLIP GEMMs, patch
+//    embedding, SigLIP attention, layernorm; OpenELM prefill GEMMs and attention of the last (widest)
+//    layer, rmsnorm; decode GEMVs (that layer's proj_1, the output head) and decode attention after the
+//    prompt. One warm-up call, then the median of --reps calls; decode kernels cycle through copies of
+//    their operands (128 MiB in all) so that, as in a real decode step, they read them from memory.
+// Output: a table on stdout (intensity, GFLOP/s, the roof that bounds each kernel and the fraction of
+// it reached) and the SVG (roofline_svg.cpp).
+#include "model/cli/roofline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <memory>
+
+#include "kernels/ops.h"
+#include "model/cli/args.h"
+#include "model/cli/commands.h"
+#include "model/cli/measure.h"
+#include "tensor/buffer.h"
+#include "tensor/error.h"
+#include "weights/synth.h"
+
+namespace tl::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Text tokens of the default prompt around the image in the chat template ("What are these?": 47 ids,
+// one of them the image), for the prefill length without a checkpoint.
+constexpr int64_t kDefaultPromptTextTokens = 46;
+
+// Everything a kernel measurement needs to know besides its shape.
+struct KernelContext {
+  DType wt = DType::F16;   // stored weight dtype
+  int reps = 5;
+  MatrixPeak matrix;       // bounds GEMMs with >= 4 rows at the precision in use
+  MatrixPeak attention;    // bounds attention with >= 4 queries (bf16: vdpbf16ps products, never AMX)
+  MatrixPeak fp32;         // bounds everything else (F32 math)
+};
+
+// Median milliseconds of fn() over `reps` calls, after one warm-up call.
+double median_ms(const std::function<void()>& fn, int reps) {
+  fn();
+  std::vector<double> ms;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = Clock::now();
+    fn();
+    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  return spread(ms).median;
+}
+
+// A tensor of small pseudo-random values (a 4096-value pattern, tiled) in dtype `dt`.
+OwnedTensor random_tensor(DType dt, const std::vector<int64_t>& shape) {
+  OwnedTensor t = OwnedTensor::empty(dt, shape);
+  std::vector<float> pattern(4096);
+  uint32_t s = 12345;
+  for (float& v : pattern) v = ((s = s * 1664525u + 1013904223u) >> 8) * (0.1f / 16777216.0f) - 0.05f;
+  const int64_t n = t.tensor.numel();
+  char* dst = static_cast<char*>(t.tensor.data);
+  for (int64_t i = 0; i < n; i += 4096)
+    convert_from_f32(pattern.data(), dst + i * dtype_size(dt), dt, static_cast<size_t>(std::min<int64_t>(4096, n - i)));
+  return t;
+}
+
+// Decode kernels read their operands from memory in the real model (914 MB of weights and every layer's
+// KV cache per step), so they are timed on copies that together pass any L3 (128 MiB), one copy per call.
+int cold_copies(size_t bytes) {
+  constexpr size_t kColdBytes = size_t{128} << 20;
+  return static_cast<int>(std::clamp<size_t>((kColdBytes + bytes - 1) / std::max<size_t>(bytes, 1), 1, 64));
+}
+
+KernelPoint gemm_point(const KernelContext& k, const char* label, const char* group, int64_t M, int64_t N, int64_t K,
+                       bool bias, ops::Epilogue epi = ops::Epilogue::None) {
+  OwnedTensor x = random_tensor(DType::F32, {M, K}), b = random_tensor(DType::F32, {N});
+  OwnedTensor y = OwnedTensor::empty(DType::F32, {M, N});
+  std::vector<OwnedTensor> w(1);
+  w[0] = random_tensor(k.wt, {N, K});
+  if (M < 4)
+    for (int c = cold_copies(w[0].tensor.nbytes()); static_cast<int>(w.size()) < c;) w.push_back(random_tensor(k.wt, {N, K}));
+  KernelPoint p;
+  p.label = label;
+  p.group = group;
+  p.shape = strfmt("%lldx%lld -> %lld, %s", static_cast<long long>(M), static_cast<long long>(K),
+                   static_cast<long long>(N), dtype_name(k.wt));
+  p.flops = gemm_flops(M, N, K);
+  p.bytes = static_cast<double>(w[0].tensor.nbytes() + x.tensor.nbytes() + y.tensor.nbytes() + (bias ? b.tensor.nbytes() : 0));
+  size_t call = 0;
+  p.ms = median_ms([&] { ops::matmul(x.tensor, w[call++ % w.size()].tensor, bias ? &b.tensor : nullptr, y.tensor, epi); },
+                   k.reps);
+  const MatrixPeak& roof = M >= 4 ? k.matrix : k.fp32;
+  p.roof = roof.name;
+  p.roof_gflops = roof.gflops;
+  return p;
+}
+
+KernelPoint attention_point(const KernelContext& k, const char* label, const char* group, int64_t T, int64_t S,
+                            int64_t H, int64_t Hkv, int64_t Dh, int64_t causal_offset) {
+  OwnedTensor q = random_tensor(DType::F32, {T, H, Dh}), out = OwnedTensor::empty(DType::F32, {T, H, Dh});
+  std::vector<OwnedTensor> kv;  // K, V, K, V, ... (copies for decode, see cold_copies)
+  const int copies = T < 4 ? cold_copies(2 * static_cast<size_t>(S * Hkv * Dh) * sizeof(float)) : 1;
+  for (int c = 0; c < 2 * copies; ++c) kv.push_back(random_tensor(DType::F32, {S, Hkv, Dh}));
+  KernelPoint p;
+  p.label = label;
+  p.group = group;
+  p.shape = strfmt("%lldx%lld, %lld/%lld heads x %lld%s", static_cast<long long>(T), static_cast<long long>(S),
+                   static_cast<long long>(H), static_cast<long long>(Hkv), static_cast<long long>(Dh),
+                   causal_offset < 0 ? "" : ", causal");
+  p.flops = attention_flops(T, S, H, Dh, causal_offset);
+  p.bytes = static_cast<double>(2 * q.tensor.nbytes() + 2 * kv[0].tensor.nbytes());
+  const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
+  int call = 0;
+  p.ms = median_ms([&] {
+    const int c = call++ % copies;
+    ops::attention(q.tensor, kv[2 * c].tensor, kv[2 * c + 1].tensor, out.tensor, scale, causal_offset);
+  }, k.reps);
+  const MatrixPeak& roof = T >= 4 ? k.attention : k.fp32;
+  p.roof = roof.name;
+  p.roof_gflops = roof.gflops;
+  return p;
+}
+
+KernelPoint patch_embed_point(const KernelContext& k, const VisionConfig& v) {
+  const int64_t C = v.num_channels, S = v.image_size, p = v.patch_size, D = v.hidden_size, P = v.num_patches();
+  OwnedTensor px = random_tensor(DType::F32, {C, S, S}), w = random_tensor(k.wt, {D, C, p, p});
+  OwnedTensor b = random_tensor(k.wt, {D}), out = OwnedTensor::empty(DType::F32, {P, D});
+  KernelPoint r;
+  r.label = "patch embed";
+  r.group = "SigLIP";
+  r.shape = strfmt("%lldx%lldx%lld -> %lldx%lld, %s", static_cast<long long>(C), static_cast<long long>(S),
+                   static_cast<long long>(S), static_cast<long long>(P), static_cast<long long>(D), dtype_name(k.wt));
+  r.flops = gemm_flops(P, D, C * p * p);
+  r.bytes = static_cast<double>(px.tensor.nbytes() + w.tensor.nbytes() + out.tensor.nbytes());
+  r.ms = median_ms([&] { ops::patch_embed(px.tensor, w.tensor, b.tensor, out.tensor); }, k.reps);
+  r.roof = k.fp32.name;
+  r.roof_gflops = k.fp32.gflops;
+  return r;
+}
+
+// layernorm (8 FLOP per element: mean, variance, normalise, scale and shift) or rmsnorm (4).
+KernelPoint norm_point(const KernelContext& k, bool layernorm, int64_t T, int64_t D) {
+  OwnedTensor x = random_tensor(DType::F32, {T, D}), y = OwnedTensor::empty(DType::F32, {T, D});
+  OwnedTensor w = random_tensor(k.wt, {D}), b = random_tensor(k.wt, {D});
+  KernelPoint p;
+  p.label = layernorm ? "layernorm" : "rmsnorm";
+  p.group = "norms";
+  p.shape = strfmt("%lldx%lld, %s", static_cast<long long>(T), static_cast<long long>(D), dtype_name(k.wt));
+  p.flops = (layernorm ? 8.0 : 4.0) * T * D;
+  p.bytes = static_cast<double>(x.tensor.nbytes() + y.tensor.nbytes() + (layernorm ? 2 : 1) * w.tensor.nbytes());
+  p.ms = median_ms([&] {
+    if (layernorm) ops::layernorm(x.tensor, w.tensor, b.tensor, 1e-6f, y.tensor);
+    else ops::rmsnorm(x.tensor, w.tensor, 1e-6f, y.tensor);
+  }, k.reps);
+  p.roof = k.fp32.name;
+  p.roof_gflops = k.fp32.gflops;
+  return p;
+}
+
+// Every kernel kind of the model at the config's shapes; T prompt positions for prefill and decode.
+std::vector<KernelPoint> measure_kernels(const KernelContext& k, const VlmConfig& c, int64_t T) {
+  const VisionConfig& v = c.vision;
+  const int64_t P = v.num_patches(), Dv = v.hidden_size, Fv = v.intermediate_size;
+  const TextConfig& t = c.text;
+  const int l = static_cast<int>(t.layers.size()) - 1;  // the last layer: the most heads, the widest FFN
+  const TextLayerConfig& L = t.layers[l];
+  const int64_t D = t.model_dim, Dh = t.head_dim, F = L.ffn_dim, F1 = t.ffn_with_glu ? 2 * F : F;
+  auto in_layer = [&](KernelPoint p) {
+    p.shape += strfmt(", L%d", l);
+    return p;
+  };
+  std::vector<KernelPoint> pts;
+  pts.push_back(gemm_point(k, "siglip qkv/o", "SigLIP", P, Dv, Dv, true));
+  pts.push_back(gemm_point(k, "siglip fc1", "SigLIP", P, Fv, Dv, true, ops::Epilogue::GeluTanh));
+  pts.push_back(gemm_point(k, "siglip fc2", "SigLIP", P, Dv, Fv, true));
+  pts.push_back(patch_embed_point(k, v));
+  pts.push_back(attention_point(k, "siglip attention", "SigLIP", P, P, v.num_attention_heads, v.num_attention_heads,
+                                v.head_dim(), ops::kNonCausal));
+  pts.push_back(norm_point(k, true, P, Dv));
+  pts.push_back(in_layer(gemm_point(k, "prefill qkv", "prefill", T, t.qkv_rows(l), D, false)));
+  pts.push_back(in_layer(gemm_point(k, "prefill out", "prefill", T, D, int64_t{L.num_query_heads} * Dh, false)));
+  pts.push_back(in_layer(gemm_point(k, "prefill proj_1", "prefill", T, F1, D, false)));
+  pts.push_back(in_layer(gemm_point(k, "prefill proj_2", "prefill", T, D, F, false)));
+  pts.push_back(in_layer(attention_point(k, "prefill attention", "prefill", T, T, L.num_query_heads, L.num_kv_heads, Dh, 0)));
+  pts.push_back(norm_point(k, false, T, D));
+  pts.push_back(in_layer(gemm_point(k, "decode proj_1", "decode", 1, F1, D, false)));
+  pts.push_back(gemm_point(k, "decode head", "decode", 1, t.vocab_size, D, false));
+  pts.push_back(in_layer(attention_point(k, "decode attention", "decode", 1, T + 1, L.num_query_heads, L.num_kv_heads, Dh, T)));
+  return pts;
+}
+
+void print_table(const RooflineChart& ch) {
+  const cpu::Ceilings& c = ch.ceilings;
+  std::printf("roofline: %s, %d threads, precision %s, %s, median of %d calls\n", c.cpu.c_str(), c.threads,
+              ch.precision.c_str(), ch.model.c_str(), ch.reps);
+  std::printf("ceilings: read %.1f GB/s (%s), 1 thread %.1f GB/s\n", c.read_all.gbs, c.read_all.variant.c_str(),
+              c.read_single.gbs);
+  std::printf("          %s\n", peaks_text(c, false).c_str());
+  std::printf("layer L = the OpenELM layer timed; attention shapes are queries x keys, query/KV heads x Dh\n");
+  std::printf("%-18s %-42s %8s %8s %7s %8s %8s  %-9s %6s\n", "kernel", "shape", "GFLOP", "MB", "FLOP/B", "ms", "GFLOP/s",
+              "bound", "% roof");
+  for (const KernelPoint& p : ch.points) {
+    const double slope = c.read_all.gbs * p.intensity();
+    const bool memory = slope < p.roof_gflops;
+    std::printf("%-18s %-42s %8.3f %8.2f %7.1f %8.3f %8.1f  %-9s %6.1f\n", p.label.c_str(), p.shape.c_str(), p.flops / 1e9,
+                p.bytes / 1e6, p.intensity(), p.ms, p.gflops(), memory ? "memory" : p.roof.c_str(),
+                100 * p.gflops() / std::min(slope, p.roof_gflops));
+  }
+  if (ch.phases.empty()) return;
+  double total = 0;
+  for (const PhaseBar& b : ch.phases) total += b.ms;
+  std::printf("end to end (%s): ", ch.phases_note.c_str());
+  for (const PhaseBar& b : ch.phases) std::printf("%s %.1f ms (%.0f %%), ", b.name.c_str(), b.ms, 100 * b.ms / total);
+  std::printf("total %.1f ms\n", total);
+}
+
+std::string now_text() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", std::localtime(&t));
+  return buf;
+}
+
+// The shapes the kernels are timed at: a config, the stored weight dtype, the prompt positions.
+struct ModelShapes {
+  VlmConfig config;
+  DType wt = DType::F16;
+  int64_t T = 0;
+};
+
+// The built-in full-size config (as `synth --config full` writes it), F16 weights, the default prompt.
+ModelShapes builtin_full() {
+  ModelShapes m;
+  m.config = parse_config(json::parse(builtin_config("full"), "built-in full config"), "built-in full config");
+  m.T = m.config.image_tokens() + kDefaultPromptTextTokens;
+  return m;
+}
+
+// A checkpoint's shapes, and its end-to-end pass (a warm-up, then the measured one) for the phase bar.
+ModelShapes checkpoint_with_phases(Vlm& vlm, int decode_tokens, ops::Precision p, RooflineChart& ch) {
+  Request req;
+  req.prompt = "What are these?";
+  req.max_new_tokens = decode_tokens;
+  req.ignore_eos = true;
+  req.keep_stages = false;
+  const ImageU8 image = synthetic_image();
+  Trace trace;
+  time_pipeline(vlm, image, req, p, trace);
+  const PhaseTimes t = time_pipeline(vlm, image, req, p, trace);
+  ch.phases = {{"preprocess", t.preprocess_ms}, {"SigLIP", t.vision_ms}, {"projector", t.projector_ms},
+               {"prefill", t.prefill_ms}, {"decode", t.decode_ms}};
+  ch.phases_note = strfmt("one image question, %lld positions, %d decode tokens at %.1f tok/s",
+                          static_cast<long long>(t.prompt_positions), t.decode_tokens, t.decode_tok_s);
+  ModelShapes m;
+  m.config = vlm.model().config;
+  m.wt = vlm.model().weights.text.layers.at(0).qkv.dtype;
+  m.T = t.prompt_positions;
+  ch.model = strfmt("%s, %s weights", vlm.model().dir.c_str(), dtype_name(m.wt));
+  return m;
+}
+
+}  // namespace
+
+int cmd_roofline(int argc, char** argv) {
+  Args args("roofline", "Time every kernel of the model at its real shapes and draw them on this machine's roofline.",
+            {{"-m", "--model", "DIR", "checkpoint: its config's shapes and weight dtype, and the end-to-end bar (default: the built-in full config, F16, no bar)"},
+             {"-o", "--output", "FILE.svg", "where to write the chart (default roofline.svg)"},
+             {"-t", "--threads", "N", "CPU threads (default: all)"},
+             {nullptr, "--precision", "f32|bf16|auto", "CPU matrix products (default auto: bf16 where supported)"},
+             {"-n", "--decode-tokens", "N", "with -m: tokens decoded in the end-to-end pass (default 32)"},
+             {nullptr, "--reps", "N", "timed calls per kernel, median taken (default 5)"},
+             {nullptr, "--read-buffer", "MIB", "size of the read-bandwidth buffer (default 512)"}});
+  if (!args.parse(argc, argv, 2)) return 0;
+  if (args.has("--threads")) ops::set_num_threads(static_cast<int>(args.integer("--threads", 0, 1, 1024)));
+  const std::string prec = args.str("--precision", "auto");
+  if (prec != "f32" && prec != "bf16" && prec != "auto")
+    fail_input("roofline: --precision: expected f32, bf16 or auto, got '%s'", prec.c_str());
+  if (prec == "bf16" && !ops::bf16_supported()) fail_input("roofline: --precision bf16: this CPU has no AVX512_BF16");
+  const std::string out = args.str("--output", "roofline.svg");
+  std::ofstream svg(out, std::ios::binary);
+  if (!svg) fail_input("roofline: --output: cannot write '%s'", out.c_str());
+
+  // The checkpoint is loaded first (a bad one fails before a second is spent), the ceilings measured on
+  // a quiet process, then the pipeline and the kernels.
+  std::unique_ptr<Vlm> vlm;
+  if (args.has("--model")) vlm = std::make_unique<Vlm>(args.str("--model"));
+  RooflineChart ch;
+  KernelContext k;
+  k.reps = static_cast<int>(args.integer("--reps", 5, 1, 1000));
+  ch.reps = k.reps;
+  ch.date = now_text();
+  ch.ceilings = cpu::measure_ceilings(static_cast<size_t>(args.integer("--read-buffer", 512, 1, 1 << 20)) << 20);
+  ops::set_precision(prec == "f32" ? ops::Precision::F32 : ops::Precision::BF16);
+  ch.precision = ops::precision_name(ops::precision());
+  ModelShapes m;
+  if (vlm) {
+    m = checkpoint_with_phases(*vlm, static_cast<int>(args.integer("--decode-tokens", 32, 1, 1 << 20)), ops::precision(), ch);
+  } else {
+    m = builtin_full();
+    ch.model = "built-in full config, F16 weights";
+  }
+  k.wt = m.wt;
+  k.matrix = matrix_peak(ch.ceilings, ops::precision());
+  k.fp32 = matrix_peak(ch.ceilings, ops::Precision::F32);
+  k.attention = ops::precision() == ops::Precision::BF16 && ch.ceilings.bf16_dot.present()
+                    ? MatrixPeak{"bf16 dot", ch.ceilings.bf16_dot.all}
+                    : k.fp32;
+  ch.points = measure_kernels(k, m.config, m.T);
+  print_table(ch);
+  svg << roofline_svg(ch);
+  svg.close();
+  if (!svg) fail_input("roofline: --output: cannot write '%s'", out.c_str());
+  std::printf("wrote %s\n", out.c_str());
+  return 0;
+}
+
+}  // namespace tl::cli
