@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/isa.h"
@@ -110,14 +111,7 @@ void BM_LayerNorm(benchmark::State& state) {
   state.counters["GB/s"] = benchmark::Counter(2.0 * 729 * 1152 * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// ---- Ladders: each step of a kernel's design at one real shape, every ISA table this CPU runs ------
-const cpu::IsaKernels* table(int64_t i) {
-  const cpu::IsaKernels* t[] = {cpu::isa_generic(), cpu::isa_avx2(), cpu::isa_avx512()};
-  return t[i];
-}
-bool runs_here(int64_t i) {
-  return i == 0 || (i == 1 && cpu::cpu_features().has_avx2_fma_f16c()) || (i == 2 && cpu::cpu_features().has_avx512());
-}
+// ---- Ladders: each step of a kernel's design at one real shape, every rung this CPU runs ----------
 
 // The GEMM ladder (kernels/cpu/gemm.h), every rung this CPU runs, by name, at SigLIP's q/k/v/o
 // projection: 729 × 1152 → 1152, F16 weights. Registered in main(); "ref" is kernels/ref (one thread).
@@ -134,49 +128,22 @@ void BM_GemmLadder(benchmark::State& state, const cpu::GemmRung* rung) {
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * T * K * N * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// SigLIP attention (729 queries and keys, 16 heads of 72). Arg: 0 ref; 1..3 one query row at a time
-// (dot products + axpys) per ISA; 4..6 flash (packed K/V tiles, online softmax) per ISA; 7 flash on bf16
-// operands with vdpbf16ps (`--precision bf16`).
-void BM_AttentionLadder(benchmark::State& state) {
-  const int64_t T = 729, H = 16, Dh = 72, step = state.range(0), isa_index = std::min<int64_t>((step - 1) % 3 + (step == 7) * 2, 2);
-  if ((step > 0 && !runs_here(isa_index)) || (step == 7 && (!cpu::cpu_features().avx512_bf16 || !table(2)->attention_bf16))) {
-    state.SkipWithError("not supported on this CPU");
-    return;
-  }
+// The attention ladder (kernels/cpu/attention.h), every rung this CPU runs, by name, at SigLIP's shape:
+// 729 queries and keys, 16 heads of 72. Registered in main(); "ref" is kernels/ref (one thread).
+void BM_AttentionLadder(benchmark::State& state, const cpu::AttentionRung* rung) {
+  const int64_t T = 729, H = 16, Dh = 72;
   OwnedTensor q = filled(DType::F32, {T, H, Dh}, 1.0f), k = filled(DType::F32, {T, H, Dh}, 1.0f);
   OwnedTensor v = filled(DType::F32, {T, H, Dh}, 1.0f), o = OwnedTensor::empty(DType::F32, {T, H, Dh});
   const float scale = 1.0f / std::sqrt(72.0f);
   for (auto _ : state) {
-    if (step == 0) {
+    if (rung)
+      rung->run(q.tensor, k.tensor, v.tensor, o.tensor, scale, ops::kNonCausal);
+    else
       ref::attention(q.tensor, k.tensor, v.tensor, o.tensor, scale, ops::kNonCausal);
-    } else {
-      const cpu::IsaKernels* t = table(isa_index);
-      cpu::parallel_for(H, [&](int64_t h0, int64_t h1) {
-        for (int64_t h = h0; h < h1; ++h) {
-          const int64_t off = h * Dh, row = H * Dh;
-          if (step == 7) {
-            t->attention_bf16(q.tensor.ptr<float>() + off, T, row, 1, Dh, k.tensor.ptr<float>() + off,
-                              v.tensor.ptr<float>() + off, row, T, Dh, scale, ops::kNonCausal, o.tensor.ptr<float>() + off,
-                              row, Dh);
-          } else if (step >= 4) {
-            t->attention(q.tensor.ptr<float>() + off, T, row, 1, Dh, k.tensor.ptr<float>() + off, v.tensor.ptr<float>() + off,
-                         row, T, Dh, scale, ops::kNonCausal, o.tensor.ptr<float>() + off, row, Dh);
-          } else {
-            for (int64_t i = 0; i < T; ++i)  // T = 1 calls take the row path
-              t->attention(q.tensor.ptr<float>() + i * row + off, 1, row, 1, Dh, k.tensor.ptr<float>() + off,
-                           v.tensor.ptr<float>() + off, row, T, Dh, scale, ops::kNonCausal,
-                           o.tensor.ptr<float>() + i * row + off, row, Dh);
-          }
-        }
-      });
-    }
     benchmark::DoNotOptimize(o.tensor.data);
   }
   state.counters["GFLOP/s"] = benchmark::Counter(4.0 * T * T * H * Dh * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
-
-BENCHMARK(BM_AttentionLadder)->Name("ladder/attention_siglip")->DenseRange(0, 7)->ArgName("step")
-    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
 
 // Real shapes: SigLIP (T = 729 patches), OpenELM prefill (774 positions, layer 19), decode (T = 1).
 #define MODEL_MATMUL_SHAPES(B)                                                          \
@@ -212,6 +179,13 @@ int main(int argc, char** argv) {
   };
   add("ref", nullptr);
   for (const cpu::GemmRung& rung : ladder) add(rung.name, &rung);
+  static const std::vector<cpu::AttentionRung> attention = cpu::attention_ladder();
+  auto add_attention = [](const std::string& name, const cpu::AttentionRung* rung) {
+    benchmark::RegisterBenchmark(("ladder/attention_siglip/" + name).c_str(), BM_AttentionLadder, rung)
+        ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+  };
+  add_attention("ref", nullptr);
+  for (const cpu::AttentionRung& rung : attention) add_attention(rung.name, &rung);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -42,6 +42,12 @@
 #include <string>
 #include <vector>
 
+
+
+
+
+
+
 namespace tl::cpu {
 
 namespace {
@@ -111,7 +117,9 @@ struct PackBf16 {
 struct MicroBf16 : PackBf16 {
   using Packed = uint32_t;
   static constexpr int kMR = 6, kNR = tl::cpu::kNR;
-  static constexpr int64_t kKC = tl::cpu::kKC, kNC = tl::cpu::kNC;
+  // 128 pairs per slice: a 32 KB panel; 256 measured 3-5 % slower here (bench/RESULTS.md).
+  static constexpr int64_t kKC = 256, kNC = tl::cpu::kNC;
+  static constexpr bool kPanelOuter = false;
   static int64_t steps(int64_t kb) { return (kb + 1) / 2; }
 
   void pack_panel(const void* w, DType wt, int64_t K, int64_t n0, int64_t nb, int64_t k0, int64_t kb, uint32_t* bp) {
@@ -301,6 +309,7 @@ struct MicroAmx : PackBf16 {
   using Packed = uint32_t;
   static constexpr int kMR = 32, kNR = tl::cpu::kNR;
   static constexpr int64_t kKC = tl::cpu::kKC, kNC = tl::cpu::kNC;
+  static constexpr bool kPanelOuter = false;  // a new strip height reloads the tile configuration
   static int64_t steps(int64_t kb) { return ((kb + 1) / 2 + kAmxPairs - 1) / kAmxPairs * kAmxPairs; }
 
   int configured = -1;

@@ -16,6 +16,8 @@
 //   using Packed = ...;                     element of both packed operands (float; uint32_t bf16 pair)
 //   static constexpr int kMR, kNR;          rows per strip, columns per panel (the register tile)
 //   static constexpr int64_t kKC, kNC;      inputs per slice, columns per block
+//   static constexpr bool kPanelOuter;      loop order inside a slice: each panel against every strip
+//                                           (the panel stays in L1), or each strip against every panel
 //   static int64_t steps(int64_t kb);       Packed elements along K for a slice of kb inputs (bf16
 //                                           pairs round up; AMX pads to whole tiles)
 //   void pack_panel(w, wt, K, n0, nb, k0, kb, Packed* panel);   panel[s][j], s < steps(kb), j < kNR,
@@ -56,13 +58,19 @@ void gemm_drive(Micro& micro, const Source& a, int64_t T, int64_t K, const void*
       const int64_t kb = std::min(kKC, K - k0), steps = Micro::steps(kb);
       for (int64_t b = 0; b < blocks; ++b)
         micro.pack_panel(w, wt, K, nc0 + b * kNR, std::min(kNR, ncl - b * kNR), k0, kb, &panels[b * panel_size]);
-      for (int64_t t0 = 0; t0 < T; t0 += Micro::kMR) {
+      auto tile = [&](int64_t t0, int64_t b) {
         const int mr = static_cast<int>(std::min<int64_t>(Micro::kMR, T - t0));
         int64_t stride = 0;
         const Packed* strip = a(t0, mr, k0, kb, &stride);
+        micro.tile(mr, strip, stride, &panels[b * panel_size], steps, y + t0 * N + nc0 + b * kNR, N,
+                   std::min(kNR, ncl - b * kNR));
+      };
+      if constexpr (Micro::kPanelOuter) {  // a panel in L1 meets every strip (streamed from L2)
         for (int64_t b = 0; b < blocks; ++b)
-          micro.tile(mr, strip, stride, &panels[b * panel_size], steps, y + t0 * N + nc0 + b * kNR, N,
-                     std::min(kNR, ncl - b * kNR));
+          for (int64_t t0 = 0; t0 < T; t0 += Micro::kMR) tile(t0, b);
+      } else {  // a strip in L1 meets every panel of the block (streamed from L2)
+        for (int64_t t0 = 0; t0 < T; t0 += Micro::kMR)
+          for (int64_t b = 0; b < blocks; ++b) tile(t0, b);
       }
     }
   }

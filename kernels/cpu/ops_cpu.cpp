@@ -11,6 +11,7 @@
 
 #include "kernels/check.h"
 #include "kernels/rows.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/isa.h"
@@ -186,19 +187,8 @@ void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, f
   TL_CUDA_DISPATCH(out, attention(q, k, v, out, scale, causal_offset));
   if (g_reference) return ref::attention(q, k, v, out, scale, causal_offset);
   check_attention(q, k, v, out);
-  const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
-  const int64_t group = H / Hkv;
   // --precision bf16: both products on bf16 operands (prefill and SigLIP; decode stays F32).
-  const cpu::IsaKernels& isa = cpu::isa();
-  auto kernel = g_precision == Precision::BF16 && isa.attention_bf16 && bf16_supported() ? isa.attention_bf16
-                                                                                          : isa.attention;
-  // One task per KV head: its K and V are packed once and serve the `group` query heads that read them.
-  cpu::parallel_for(Hkv, [&](int64_t g0, int64_t g1) {
-    for (int64_t g = g0; g < g1; ++g)
-      kernel(q.ptr<float>() + g * group * Dh, T, H * Dh, group, Dh, k.ptr<float>() + g * Dh,
-                           v.ptr<float>() + g * Dh, Hkv * Dh, S, Dh, scale, causal_offset,
-                           out.ptr<float>() + g * group * Dh, H * Dh, Dh);
-  });
+  cpu::attention(q, k, v, out, scale, causal_offset, g_precision == Precision::BF16);
 }
 
 namespace {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/isa.h"
@@ -203,6 +204,38 @@ TEST(Kernels, Bf16AttentionBoundedByPRounding) {
     EXPECT_LE(max_d, (bf16 ? 3.9e-3 : 3e-6) * max_v) << "T=" << s.T << " S=" << s.S << " Dh=" << s.Dh;
     if (bf16) {
       EXPECT_GT(max_d, 0.0) << "P is rounded to bf16: some difference must show";
+    }
+  }
+}
+
+// Every rung of the attention ladder (attention.h) this CPU runs, by name, against the reference: GQA,
+// causal with an offset (prefill after a cache), non-causal, tails of query blocks and key tiles.
+// F32 rungs to summation error; flash-bf16 to its P-rounding bound on bf16-rounded inputs (see above).
+TEST(Kernels, AttentionLadderEveryRungMatchesReference) {
+  const std::vector<cpu::AttentionRung> ladder = cpu::attention_ladder();
+  for (const char* name : {"rows-generic", "flash-generic"})
+    EXPECT_NE(cpu::find_attention_rung(ladder, name), nullptr) << name;
+  EXPECT_EQ(cpu::find_attention_rung(ladder, "no-such-rung"), nullptr);
+  struct Shape {
+    int64_t T, S, H, Hkv, Dh, offset;
+  };
+  const std::vector<Shape> shapes = {{17, 40, 4, 2, 64, 23}, {33, 33, 2, 2, 72, ops::kNonCausal}, {2, 30, 6, 2, 64, 28},
+                                     {45, 45, 4, 1, 24, 0}};
+  for (const Shape& s : shapes) {
+    OwnedTensor q = random_f32({s.T, s.H, s.Dh}), k = random_f32({s.S, s.Hkv, s.Dh}), v = random_f32({s.S, s.Hkv, s.Dh});
+    const float scale = 1.0f / std::sqrt(static_cast<float>(s.Dh));
+    OwnedTensor exact = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh}), rounded = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+    ref::attention(q.tensor, k.tensor, v.tensor, exact.tensor, scale, s.offset);
+    OwnedTensor qs = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+    for (int64_t i = 0; i < qs.tensor.numel(); ++i) qs.tensor.ptr<float>()[i] = q.tensor.ptr<float>()[i] * scale;
+    ref::attention(bf16_rounded(qs.tensor).tensor, bf16_rounded(k.tensor).tensor, bf16_rounded(v.tensor).tensor,
+                   rounded.tensor, 1.0f, s.offset);
+    for (const cpu::AttentionRung& rung : ladder) {
+      const bool bf16 = rung.name == "flash-bf16" && s.T >= 4;
+      OwnedTensor got = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+      rung.run(q.tensor, k.tensor, v.tensor, got.tensor, scale, s.offset);
+      EXPECT_LE(max_rel(got.tensor, bf16 ? rounded.tensor : exact.tensor), bf16 ? 2e-2 : 3e-6)
+          << rung.name << " T=" << s.T << " S=" << s.S << " Dh=" << s.Dh;
     }
   }
 }

@@ -1,0 +1,77 @@
+// kernels/cpu/attention.cpp — threading over KV heads, the engine's entry and the ladder (contract in
+// attention.h).
+#include "kernels/cpu/attention.h"
+
+#include "kernels/cpu/cpu_features.h"
+#include "kernels/cpu/threads.h"
+
+namespace tl::cpu {
+
+namespace {
+
+using Kernel = decltype(IsaKernels::attention);
+
+// One task per KV head: its K and V are packed once and serve the query heads that read them.
+void run_heads(Kernel kernel, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
+               int64_t causal_offset) {
+  const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
+  const int64_t group = H / Hkv;
+  parallel_for(Hkv, [&](int64_t g0, int64_t g1) {
+    for (int64_t g = g0; g < g1; ++g)
+      kernel(q.ptr<float>() + g * group * Dh, T, H * Dh, group, Dh, k.ptr<float>() + g * Dh, v.ptr<float>() + g * Dh,
+             Hkv * Dh, S, Dh, scale, causal_offset, out.ptr<float>() + g * group * Dh, H * Dh, Dh);
+  });
+}
+
+// Every query row on its own (the T = 1 path of a table), at any T.
+void run_rows(const IsaKernels& isa, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
+              int64_t causal_offset) {
+  const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
+  const int64_t group = H / Hkv;
+  parallel_for(Hkv * T, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t g = i / T, t = i % T, offset = causal_offset < 0 ? causal_offset : causal_offset + t;
+      isa.attention(q.ptr<float>() + (t * H + g * group) * Dh, 1, H * Dh, group, Dh, k.ptr<float>() + g * Dh,
+                    v.ptr<float>() + g * Dh, Hkv * Dh, S, Dh, scale, offset, out.ptr<float>() + (t * H + g * group) * Dh,
+                    H * Dh, Dh);
+    }
+  });
+}
+
+Kernel bf16_kernel() { return cpu_features().avx512_bf16 ? isa().attention_bf16 : nullptr; }
+
+}  // namespace
+
+std::vector<AttentionRung> attention_ladder() {
+  std::vector<AttentionRung> v;
+  for (const IsaKernels* k : runnable_isa_tables())
+    v.push_back({std::string("rows-") + k->name, "one query row at a time: dots, softmax, weighted sum of V rows",
+                 [k](const Tensor& q, const Tensor& kk, const Tensor& vv, Tensor& o, float s, int64_t c) {
+                   run_rows(*k, q, kk, vv, o, s, c);
+                 }});
+  for (const IsaKernels* k : runnable_isa_tables())
+    v.push_back({std::string("flash-") + k->name, "packed K/V tiles, online softmax, both products register-tiled",
+                 [k](const Tensor& q, const Tensor& kk, const Tensor& vv, Tensor& o, float s, int64_t c) {
+                   run_heads(k->attention, q, kk, vv, o, s, c);
+                 }});
+  if (Kernel kernel = bf16_kernel())
+    v.push_back({"flash-bf16", "both products on bf16 pairs (vdpbf16ps), softmax in F32",
+                 [kernel](const Tensor& q, const Tensor& kk, const Tensor& vv, Tensor& o, float s, int64_t c) {
+                   run_heads(kernel, q, kk, vv, o, s, c);
+                 }});
+  return v;
+}
+
+const AttentionRung* find_attention_rung(const std::vector<AttentionRung>& ladder, const std::string& name) {
+  for (const AttentionRung& r : ladder)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale, int64_t causal_offset,
+               bool bf16) {
+  Kernel kernel = bf16 ? bf16_kernel() : nullptr;
+  run_heads(kernel ? kernel : isa().attention, q, k, v, out, scale, causal_offset);
+}
+
+}  // namespace tl::cpu

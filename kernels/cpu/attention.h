@@ -1,0 +1,42 @@
+// kernels/cpu/attention.h — CPU attention (the contract of ops::attention: q[T,H,Dh], k/v[S,Hkv,Dh],
+// grouped KV heads, causal offset), threaded over KV heads, and its ladder: each rung callable by name.
+//
+// The ladder (bench/RESULTS.md; `bench_kernels --benchmark_filter=ladder/attention`):
+//   rows-<isa>   one query row at a time: dot products over the keys, softmax, a weighted sum of
+//                value rows. Memory-bound on K and V; the decode path (T < 4) of every table.
+//   flash-<isa>  FlashAttention (Dao et al. 2022): K packed transposed and V padded per KV head, key
+//                tiles of 4 vectors, an online softmax, both products as register tiles; no T × S
+//                matrix. The engine's F32 path for T >= 4.
+//   flash-bf16   the same loop with both products on bf16 operands (vdpbf16ps), softmax and sums in
+//                F32: `--precision bf16` (bound: P's rounding, tests/kernels/test_ops.cpp).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/isa.h"
+#include "tensor/tensor.h"
+
+namespace tl::cpu {
+
+using AttentionFn = std::function<void(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
+                                       int64_t causal_offset)>;
+
+struct AttentionRung {
+  std::string name;
+  const char* idea;  // what changed from the rung before
+  AttentionFn run;   // the whole attention, on all threads
+};
+
+// The rungs this CPU can run, in ladder order.
+std::vector<AttentionRung> attention_ladder();
+const AttentionRung* find_attention_rung(const std::vector<AttentionRung>& ladder, const std::string& name);
+
+// The engine's attention: isa()'s flash kernel (rows for T < 4), or with bf16 = true and T >= 4 its
+// bf16 kernel where the table and the CPU have one. Shapes are checked by the caller (ops_cpu.cpp).
+void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale, int64_t causal_offset,
+               bool bf16);
+
+}  // namespace tl::cpu
