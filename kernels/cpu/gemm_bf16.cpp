@@ -27,6 +27,7 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/gemm_driver.h"
 #include "kernels/cpu/isa.h"
+#include "kernels/cpu/transpose_avx512.h"
 #include "tensor/error.h"
 
 #include <immintrin.h>
@@ -75,41 +76,61 @@ void pack_activations(const float* x, int64_t T, int64_t K, uint32_t* a, int64_t
 
 // The packing both bf16 micro-kernels share: columns [n0, n0 + nb) and inputs [k0, k0 + kb) as
 // bp[p][j] = pair (k0 + 2p, k0 + 2p + 1) of column j, zero-padded to kNR columns and to `steps` pairs.
+// Sixteen weight rows at a time are converted to pairs (rows[j][p]) and transposed 16 × 16 in
+// registers: a strided store per element cost ~12 % of the GEMM.
 struct PackBf16 {
-  float row[kKC + 2 + kKC / 2 + 16];  // one weight row as F32 (+ odd-K pad), then as bf16 pairs
+  static constexpr int64_t kPairsMax = kKC / 2;
+  alignas(64) uint32_t rows[16][kPairsMax + 16];  // 16 weight rows as pairs, zero past the slice
+  float row[kKC + 16];                            // one F32 weight row (odd slices: + a zero)
 
   void pack_panel(const void* w, DType wt, int64_t K, int64_t n0, int64_t nb, int64_t k0, int64_t kb, int64_t steps,
                   uint32_t* bp) {
-    const int64_t pairs = (kb + 1) / 2;
+    const int64_t pairs = (kb + 1) / 2, padded = (pairs + 15) / 16 * 16;
+    const size_t esize = dtype_size(wt);
+    for (int64_t j0 = 0; j0 < kNR; j0 += 16) {
+      for (int64_t j = 0; j < 16; ++j) {
+        if (j0 + j < nb)
+          row_pairs(static_cast<const char*>(w) + ((n0 + j0 + j) * K + k0) * static_cast<int64_t>(esize), wt, kb, rows[j]);
+        else
+          std::memset(rows[j], 0, static_cast<size_t>(padded) * 4);
+        std::memset(rows[j] + pairs, 0, static_cast<size_t>(padded - pairs) * 4);
+      }
+      for (int64_t p0 = 0; p0 < pairs; p0 += 16) {
+        __m512i r[16];
+        for (int j = 0; j < 16; ++j) r[j] = _mm512_load_si512(rows[j] + p0);
+        transpose16x16(r);
+        for (int64_t p = 0; p < 16 && p0 + p < pairs; ++p) _mm512_storeu_si512(bp + (p0 + p) * kNR + j0, r[p]);
+      }
+    }
     for (int64_t p = pairs; p < steps; ++p)  // AMX: whole 16-pair B tiles, the rows past K zero
       for (int64_t j = 0; j < kNR; ++j) bp[p * kNR + j] = 0;
-    const size_t esize = dtype_size(wt);
-    for (int64_t j = 0; j < kNR; ++j) {
-      if (j >= nb) {
-        for (int64_t p = 0; p < pairs; ++p) bp[p * kNR + j] = 0;
-        continue;
-      }
-      const char* src = static_cast<const char*>(w) + ((n0 + j) * K + k0) * static_cast<int64_t>(esize);
-      const uint32_t* words = row_pairs(src, wt, kb, pairs);
-      for (int64_t p = 0; p < pairs; ++p) bp[p * kNR + j] = words[p];
-    }
   }
 
-  // One weight row's kb inputs as `pairs` bf16 pairs (read as 32-bit words: pair p = inputs 2p, 2p+1).
-  const uint32_t* row_pairs(const char* src, DType wt, int64_t kb, int64_t pairs) {
-    uint16_t* pairs16 = reinterpret_cast<uint16_t*>(row + kKC + 2);
+  // One weight row's kb inputs as (kb + 1) / 2 bf16 pairs (pair p = inputs 2p, 2p + 1) in dst.
+  void row_pairs(const char* src, DType wt, int64_t kb, uint32_t* dst) {
+    uint16_t* dst16 = reinterpret_cast<uint16_t*>(dst);
     if (wt == DType::BF16) {
-      std::memcpy(pairs16, src, static_cast<size_t>(kb) * 2);
-      if (kb % 2) pairs16[kb] = 0;
-      return reinterpret_cast<const uint32_t*>(pairs16);
+      std::memcpy(dst16, src, static_cast<size_t>(kb) * 2);
+      if (kb % 2) dst16[kb] = 0;
+      return;
     }
-    isa().to_f32(src, wt, row, kb);
-    row[kb] = 0.0f;  // pad an odd K
     int64_t k = 0;
-    for (; k + 16 <= 2 * pairs; k += 16)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(pairs16 + k), to_bf16(_mm512_loadu_ps(row + k)));
-    for (; k < 2 * pairs; ++k) pairs16[k] = f32_to_bf16(row[k]);
-    return reinterpret_cast<const uint32_t*>(pairs16);
+    if (wt == DType::F16) {  // F16 -> F32 -> bf16 in registers
+      const uint16_t* h = reinterpret_cast<const uint16_t*>(src);
+      for (; k + 32 <= kb; k += 32) {
+        const __m512 lo = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + k)));
+        const __m512 hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + k + 16)));
+        _mm512_storeu_si512(dst16 + k, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+      }
+    }
+    if (k == kb) return;
+    isa().to_f32(src + k * static_cast<int64_t>(dtype_size(wt)), wt, row, kb - k);
+    row[kb - k] = 0.0f;  // pad an odd K
+    const int64_t n = (kb - k + 1) / 2 * 2;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst16 + k + i), to_bf16(_mm512_loadu_ps(row + i)));
+    for (; i < n; ++i) dst16[k + i] = f32_to_bf16(row[i]);
   }
 };
 
