@@ -138,7 +138,7 @@ struct PackBf16 {
 struct MicroBf16 : PackBf16 {
   using Packed = uint32_t;
   static constexpr int kMR = 6, kNR = tl::cpu::kNR;
-  // 128 pairs per slice: a 32 KB panel; 256 measured 3-5 % slower here (bench/RESULTS.md).
+  // Slices of 256 inputs (128 pairs: a 32 KB panel); 512 measured 3-5 % slower (bench/RESULTS.md).
   static constexpr int64_t kKC = 256, kNC = tl::cpu::kNC;
   static constexpr bool kPanelOuter = false;
   static int64_t steps(int64_t kb) { return (kb + 1) / 2; }
@@ -153,11 +153,13 @@ struct MicroBf16 : PackBf16 {
     __m512 acc[MR][4];
     for (int i = 0; i < MR; ++i)
       for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_setzero_ps();
+    const uint32_t* rows[MR];  // one base register per row: no row offsets reloaded from the stack
+    for (int i = 0; i < MR; ++i) rows[i] = a + i * kp;
     for (int64_t p = 0; p < pairs; ++p) {
       __m512bh b[4];
       for (int v = 0; v < 4; ++v) b[v] = (__m512bh)_mm512_loadu_si512(bp + p * kNR + v * 16);
       for (int i = 0; i < MR; ++i) {
-        const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[i * kp + p]));
+        const __m512bh av = (__m512bh)_mm512_set1_epi32(static_cast<int>(rows[i][p]));
         for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], av, b[v]);
       }
     }
