@@ -24,8 +24,9 @@ void use_reference_kernels(bool on);
 bool using_reference_kernels();
 // Precision of the large matrix products (T >= 4 rows: vision tower and prefill).
 //   F32:  F32 math on exactly converted weights (what `dump` and the parity tests use).
-//   BF16: activations and weights rounded to bfloat16, products summed in F32 (AVX512_BF16); a stated,
-//         tested bound (README). Decode (T < 4), attention, norms and activations stay F32.
+//   BF16: activations and weights rounded to bfloat16, products summed in F32 (AVX512_BF16); attention's
+//         q·scale, K, V and softmax weights likewise, its softmax in F32; a stated, tested bound
+//         (README). Decode (T < 4), patch embedding, norms and activations stay F32.
 // set_precision(BF16) on a CPU without a bf16 kernel keeps F32; precision() says what is in effect.
 enum class Precision { F32, BF16 };
 void set_precision(Precision p);
