@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "tensor/error.h"
 
@@ -27,8 +28,29 @@ size_t KvCache::bytes() const {
   return 2 * n;
 }
 
-OpenElm::OpenElm(const OpenElmWeights& weights, const TextConfig& config)
-    : w_(weights), c_(config) {}
+OpenElm::OpenElm(const OpenElmWeights& weights, const TextConfig& config, bool mapped_source)
+    : w_(weights), c_(config) {
+  std::vector<Tensor*> matrices = {&w_.token_embeddings};
+  for (OpenElmLayerWeights& L : w_.layers)
+    for (Tensor* t : {&L.qkv, &L.out_proj, &L.proj_1, &L.proj_2}) matrices.push_back(t);
+  if (w_.lm_head.data != w_.token_embeddings.data) matrices.push_back(&w_.lm_head);
+  size_t bytes = 0;
+  for (const Tensor* t : matrices) {
+    if (!t->data || t->device != Device::CPU || !t->is_contiguous()) return;
+    bytes += (t->nbytes() + kAlignment - 1) / kAlignment * kAlignment;
+  }
+  resident_ = HugePageMemory(bytes);
+  if (!resident_.data()) return;  // no huge pages on this system: read the mapping
+  const void* embeddings = w_.token_embeddings.data;
+  uint8_t* dst = resident_.data();
+  for (Tensor* t : matrices) {
+    std::memcpy(dst, t->data, t->nbytes());
+    if (mapped_source) release_mapped_pages(t->data, t->nbytes());
+    t->data = dst;
+    dst += (t->nbytes() + kAlignment - 1) / kAlignment * kAlignment;
+  }
+  if (w_.lm_head.data == embeddings) w_.lm_head.data = w_.token_embeddings.data;  // tied
+}
 
 void OpenElm::embed(const int* ids, int64_t n, Tensor& out) const { ops::embed(w_.token_embeddings, ids, n, out); }
 

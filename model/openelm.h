@@ -17,6 +17,7 @@
 #include "model/config.h"
 #include "model/weights.h"
 #include "tensor/buffer.h"
+#include "weights/file.h"
 
 namespace tl {
 
@@ -32,7 +33,12 @@ struct KvCache {
 
 class OpenElm {
  public:
-  OpenElm(const OpenElmWeights& weights, const TextConfig& config);
+  // On the CPU, copies the matrices (QKV, out, FFN projections, embeddings / output head) into huge
+  // pages (~0.13 s for the full-size model from the page cache). With `mapped_source` the weights are
+  // views of a read-only file mapping (MappedFile) and the copied ranges are dropped from it, so
+  // resident memory does not grow; never set it for heap tensors (release_mapped_pages would zero
+  // them). Weights on the GPU are used in place.
+  OpenElm(const OpenElmWeights& weights, const TextConfig& config, bool mapped_source = false);
 
   // out[n, D] = token embeddings of ids (each must be in [0, V)).
   void embed(const int* ids, int64_t n, Tensor& out) const;
@@ -43,7 +49,10 @@ class OpenElm {
   void forward(const Tensor& x, KvCache& cache, Tensor& logits, bool all_positions = false);
 
  private:
-  const OpenElmWeights& w_;
+  // The caller's weight views, except that on the CPU the matrices point into resident_: a copy in
+  // huge pages (decode streams all ~0.9 GB of them per token; from 4 KiB file pages it ran ~7 % slower).
+  OpenElmWeights w_;
+  HugePageMemory resident_;
   const TextConfig& c_;
   ops::RopeTable rope_;  // grown to the positions in use (never past max_context_length)
   Arena arena_;  // activations, grown to the largest T seen; decode steps allocate nothing

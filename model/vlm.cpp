@@ -88,7 +88,7 @@ Vlm::Vlm(const std::string& dir, Device device) : model_(load_model(dir)), devic
     device_weights_ = upload_weights(model_.weights);
     model_.checkpoint->release_pages();  // the host copy is no longer read: give its memory back
   }
-  text_ = std::make_unique<OpenElm>(model_.weights.text, model_.config.text);
+  text_ = std::make_unique<OpenElm>(model_.weights.text, model_.config.text, /*mapped_source=*/true);
 }
 
 std::vector<int> Vlm::prompt_ids(const std::string& prompt, bool raw, bool with_image) const {

@@ -1,4 +1,4 @@
-// weights/file.cpp — MappedFile and read_file.
+// weights/file.cpp — MappedFile, read_file, and the huge-page memory decode weights are copied into.
 #include "weights/file.h"
 
 #include <fcntl.h>
@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <utility>
 
 #include "tensor/error.h"
@@ -67,6 +68,69 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
     path_ = std::move(other.path_);
+  }
+  return *this;
+}
+
+void release_mapped_pages(const void* p, size_t n) {
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advice: failure is harmless
+}
+
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+}  // namespace
+
+bool HugePageMemory::available() {
+  static const bool on = [] {
+    std::string mode;
+    try {
+      mode = read_file("/sys/kernel/mm/transparent_hugepage/enabled", 4096);
+    } catch (const std::exception&) {
+      return false;  // no THP support in this kernel
+    }
+    return mode.find("[never]") == std::string::npos;
+  }();
+  return on;
+}
+
+HugePageMemory::HugePageMemory(size_t bytes) {
+  if (bytes == 0 || !available()) return;
+  map_size_ = (bytes + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
+  void* p = ::mmap(nullptr, map_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) {
+    map_size_ = 0;
+    throw std::bad_alloc();
+  }
+  map_ = static_cast<uint8_t*>(p);
+  data_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + kHugePage - 1) / kHugePage * kHugePage);
+  size_ = bytes;
+  ::madvise(data_, (bytes + kHugePage - 1) / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice: 4 KiB pages still work
+}
+
+HugePageMemory::~HugePageMemory() { unmap(); }
+
+void HugePageMemory::unmap() {
+  if (map_) ::munmap(map_, map_size_);
+  map_ = data_ = nullptr;
+  map_size_ = size_ = 0;
+}
+
+HugePageMemory::HugePageMemory(HugePageMemory&& other) noexcept
+    : map_(std::exchange(other.map_, nullptr)),
+      map_size_(std::exchange(other.map_size_, 0)),
+      data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)) {}
+
+HugePageMemory& HugePageMemory::operator=(HugePageMemory&& other) noexcept {
+  if (this != &other) {
+    unmap();
+    map_ = std::exchange(other.map_, nullptr);
+    map_size_ = std::exchange(other.map_size_, 0);
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = std::exchange(other.size_, 0);
   }
   return *this;
 }

@@ -2,6 +2,8 @@
 // attention.h).
 #include "kernels/cpu/attention.h"
 
+#include <algorithm>
+
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/threads.h"
 
@@ -20,6 +22,23 @@ void run_heads(Kernel kernel, const Tensor& q, const Tensor& k, const Tensor& v,
     for (int64_t g = g0; g < g1; ++g)
       kernel(q.ptr<float>() + g * group * Dh, T, H * Dh, group, Dh, k.ptr<float>() + g * Dh, v.ptr<float>() + g * Dh,
              Hkv * Dh, S, Dh, scale, causal_offset, out.ptr<float>() + g * group * Dh, H * Dh, Dh);
+  });
+}
+
+// Few query rows (decode, T < 4): threads split the H query heads, not the KV heads, so 3 or 5 KV
+// heads on 2 threads do not leave one thread a whole head behind (a group split between two threads
+// has its K and V read by both). Each run of heads that shares a KV head is one kernel call.
+void run_query_heads(Kernel kernel, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
+                     int64_t causal_offset) {
+  const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
+  const int64_t group = H / Hkv;
+  parallel_for(H, [&](int64_t h0, int64_t h1) {
+    for (int64_t h = h0; h < h1;) {
+      const int64_t g = h / group, end = std::min(h1, (g + 1) * group);
+      kernel(q.ptr<float>() + h * Dh, T, H * Dh, end - h, Dh, k.ptr<float>() + g * Dh, v.ptr<float>() + g * Dh,
+             Hkv * Dh, S, Dh, scale, causal_offset, out.ptr<float>() + h * Dh, H * Dh, Dh);
+      h = end;
+    }
   });
 }
 
@@ -70,6 +89,7 @@ const AttentionRung* find_attention_rung(const std::vector<AttentionRung>& ladde
 
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale, int64_t causal_offset,
                bool bf16) {
+  if (q.shape[0] < 4) return run_query_heads(isa().attention, q, k, v, out, scale, causal_offset);
   Kernel kernel = bf16 ? bf16_kernel() : nullptr;
   run_heads(kernel ? kernel : isa().attention, q, k, v, out, scale, causal_offset);
 }

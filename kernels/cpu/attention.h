@@ -2,8 +2,10 @@
 // grouped KV heads, causal offset), threaded over KV heads, and its ladder: each rung callable by name.
 //
 // The ladder (bench/RESULTS.md; `bench_kernels --benchmark_filter=ladder/attention`):
-//   rows-<isa>   one query row at a time: dot products over the keys, softmax, a weighted sum of
-//                value rows. Memory-bound on K and V; the decode path (T < 4) of every table.
+//   rows-<isa>   one query row at a time: the decode path (T < 4) of every table
+//                (attention_decode.inc: scores kLanes keys at a time with batched horizontal sums,
+//                softmax, each value row read once for the whole group; the plain dot-product loop
+//                it replaced, attention_rows, remains for head sizes it does not cover).
 //   flash-<isa>  FlashAttention (Dao et al. 2022): K packed transposed and V padded per KV head, key
 //                tiles of 4 vectors, an online softmax, both products as register tiles; no T × S
 //                matrix. The engine's F32 path for T >= 4.
@@ -34,8 +36,9 @@ struct AttentionRung {
 std::vector<AttentionRung> attention_ladder();
 const AttentionRung* find_attention_rung(const std::vector<AttentionRung>& ladder, const std::string& name);
 
-// The engine's attention: isa()'s flash kernel (rows for T < 4), or with bf16 = true and T >= 4 its
-// bf16 kernel where the table and the CPU have one. Shapes are checked by the caller (ops_cpu.cpp).
+// The engine's attention: isa()'s flash kernel (rows for T < 4, threaded over query heads), or with
+// bf16 = true and T >= 4 its bf16 kernel where the table and the CPU have one. Shapes are checked by
+// the caller (ops_cpu.cpp).
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale, int64_t causal_offset,
                bool bf16);
 

@@ -422,3 +422,83 @@ TEST(Kernels, PreconditionsAreCheckedNotAssumed) {
   OwnedTensor q = random_f32({2, 3, 8}), k = random_f32({2, 2, 8});
   EXPECT_THROW(ops::attention(q.tensor, k.tensor, k.tensor, q.tensor, 1.0f, 0), Error);  // 3 heads over 2 KV heads
 }
+
+// Decode GEMV (gemv.inc, the T < 4 path of every table's gemm): tails of every unrolled step and of
+// the prefetch (K from 1 to past a 4 KiB row), a row sub-range at both ends of the matrix, the real
+// decode shapes (the largest layer's QKV and FFN out, the output head), on every table and dtype.
+TEST(Kernels, DecodeGemvTailsRangesAndModelShapesAllTables) {
+  const std::vector<MatmulShape> shapes = {{1, 1, 3},    {1, 15, 7},     {1, 63, 5},     {1, 65, 9},
+                                           {1, 2047, 3}, {1, 2049, 17},  {2, 129, 33},   {3, 1537, 19},
+                                           {1, 1536, 2304}, {1, 6144, 1536}};
+  for (DType dt : {DType::F16, DType::BF16, DType::F32})
+    for (const MatmulShape& s : shapes) {
+      if (dt == DType::F32 && s.K * s.N > 4000000) continue;  // the F16 / BF16 weights are the real ones
+      OwnedTensor x = random_f32({s.T, s.K}), w = random_weight(dt, {s.N, s.K}, 0.1f), b = random_f32({s.N});
+      OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.N}), got = OwnedTensor::empty(DType::F32, {s.T, s.N});
+      ref::matmul(x.tensor, w.tensor, &b.tensor, want.tensor);
+      for (const cpu::IsaKernels* isa : isa_tables()) {
+        const int64_t mid = s.N / 2;  // two ranges, as two threads split the rows
+        isa->gemm(x.tensor.ptr<float>(), s.T, s.K, w.tensor.data, dt, b.tensor.ptr<float>(), got.tensor.ptr<float>(),
+                  s.N, 0, mid);
+        isa->gemm(x.tensor.ptr<float>(), s.T, s.K, w.tensor.data, dt, b.tensor.ptr<float>(), got.tensor.ptr<float>(),
+                  s.N, mid, s.N);
+        EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6)
+            << isa->name << " " << dtype_name(dt) << " T=" << s.T << " K=" << s.K << " N=" << s.N;
+      }
+    }
+  // Through ops::matmul (threads over rows) at the output head's shape, F16.
+  OwnedTensor x = random_f32({1, 1536}), w = random_weight(DType::F16, {32000, 1536}, 0.02f);
+  OwnedTensor want = OwnedTensor::empty(DType::F32, {1, 32000}), got = OwnedTensor::empty(DType::F32, {1, 32000});
+  ref::matmul(x.tensor, w.tensor, nullptr, want.tensor);
+  ops::matmul(x.tensor, w.tensor, nullptr, got.tensor);
+  EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6);
+}
+
+// Decode attention (attention_decode.inc, the T < 4 path of every table): the key tails of the
+// kLanes-key score blocks (S = 1 .. 2·16 + 1), T = 1 .. 3 with their causal limits, groups of 1 to 6
+// query heads (more than the 4 the value pass holds in registers), Dh on the fast path (64, 128) and
+// off it (24, 72: attention_rows), non-causal, and the real decode shape.
+TEST(Kernels, DecodeAttentionKeyTailsGroupsAndHeadSizesAllTables) {
+  struct Shape {
+    int64_t T, S, H, Hkv, Dh, offset;
+  };
+  std::vector<Shape> shapes;
+  for (int64_t S : {1, 2, 15, 16, 17, 31, 32, 33}) shapes.push_back({1, S, 4, 1, 64, S - 1});
+  for (int64_t T : {1, 2, 3}) shapes.push_back({T, 40, 6, 2, 64, 40 - T});
+  for (int64_t group : {1, 2, 3, 5, 6}) shapes.push_back({1, 50, group * 2, 2, 64, 49});
+  shapes.push_back({1, 70, 4, 2, 128, 69});
+  shapes.push_back({1, 70, 4, 2, 24, 69});
+  shapes.push_back({2, 70, 4, 2, 72, 68});
+  shapes.push_back({1, 37, 4, 1, 64, ops::kNonCausal});
+  shapes.push_back({1, 930, 24, 6, 64, 929});
+  for (const cpu::IsaKernels* isa : isa_tables())
+    for (const Shape& s : shapes) {
+      OwnedTensor q = random_f32({s.T, s.H, s.Dh}), k = random_f32({s.S, s.Hkv, s.Dh}), v = random_f32({s.S, s.Hkv, s.Dh});
+      OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh}), got = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+      const float scale = 1.0f / std::sqrt(static_cast<float>(s.Dh));
+      ref::attention(q.tensor, k.tensor, v.tensor, want.tensor, scale, s.offset);
+      const int64_t group = s.H / s.Hkv;
+      for (int64_t g = 0; g < s.Hkv; ++g)
+        isa->attention(q.tensor.ptr<float>() + g * group * s.Dh, s.T, s.H * s.Dh, group, s.Dh,
+                       k.tensor.ptr<float>() + g * s.Dh, v.tensor.ptr<float>() + g * s.Dh, s.Hkv * s.Dh, s.S, s.Dh,
+                       scale, s.offset, got.tensor.ptr<float>() + g * group * s.Dh, s.H * s.Dh, s.Dh);
+      EXPECT_LE(max_rel(got.tensor, want.tensor), 3e-6)
+          << isa->name << " T=" << s.T << " S=" << s.S << " H=" << s.H << " Hkv=" << s.Hkv << " Dh=" << s.Dh;
+    }
+}
+
+// ops::attention at T < 4 splits the query heads over the threads, so a KV head's group can be cut
+// between two threads (H = 12 over 3 KV heads on 2 threads: 6 + 6); every thread count agrees.
+TEST(Kernels, DecodeAttentionQueryHeadSplitAnyThreadCount) {
+  const int64_t S = 100, H = 12, Hkv = 3, Dh = 64;
+  OwnedTensor q = random_f32({1, H, Dh}), k = random_f32({S, Hkv, Dh}), v = random_f32({S, Hkv, Dh});
+  OwnedTensor want = OwnedTensor::empty(DType::F32, {1, H, Dh});
+  ref::attention(q.tensor, k.tensor, v.tensor, want.tensor, 0.125f, S - 1);
+  for (int threads : {1, 2, 3, 5, 7}) {
+    ops::set_num_threads(threads);
+    OwnedTensor got = OwnedTensor::empty(DType::F32, {1, H, Dh});
+    ops::attention(q.tensor, k.tensor, v.tensor, got.tensor, 0.125f, S - 1);
+    EXPECT_LE(max_rel(got.tensor, want.tensor), 3e-6) << threads << " threads";
+  }
+  ops::set_num_threads(0);
+}
