@@ -56,6 +56,28 @@ struct MatmulShape {
   int64_t T, K, N;
 };
 
+struct AttentionShape {
+  int64_t T, S, H, Hkv, Dh, offset;
+};
+
+// One table's attention kernel, KV head by KV head, against the reference on every shape (F32
+// summation error).
+void expect_table_attention_matches_reference(const cpu::IsaKernels& isa, const std::vector<AttentionShape>& shapes) {
+  for (const AttentionShape& s : shapes) {
+    OwnedTensor q = random_f32({s.T, s.H, s.Dh}), k = random_f32({s.S, s.Hkv, s.Dh}), v = random_f32({s.S, s.Hkv, s.Dh});
+    OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh}), got = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+    const float scale = 1.0f / std::sqrt(static_cast<float>(s.Dh));
+    ref::attention(q.tensor, k.tensor, v.tensor, want.tensor, scale, s.offset);
+    const int64_t group = s.H / s.Hkv;
+    for (int64_t g = 0; g < s.Hkv; ++g)
+      isa.attention(q.tensor.ptr<float>() + g * group * s.Dh, s.T, s.H * s.Dh, group, s.Dh,
+                    k.tensor.ptr<float>() + g * s.Dh, v.tensor.ptr<float>() + g * s.Dh, s.Hkv * s.Dh, s.S, s.Dh, scale,
+                    s.offset, got.tensor.ptr<float>() + g * group * s.Dh, s.H * s.Dh, s.Dh);
+    EXPECT_LE(max_rel(got.tensor, want.tensor), 3e-6)
+        << isa.name << " T=" << s.T << " S=" << s.S << " H=" << s.H << " Hkv=" << s.Hkv << " Dh=" << s.Dh;
+  }
+}
+
 }  // namespace
 
 TEST(Kernels, IsaGemmMatchesReferenceAllTablesDtypesAndTails) {
@@ -274,27 +296,13 @@ TEST(Kernels, IsaDotAxpyConvert) {
 }
 
 TEST(Kernels, IsaFlashAttentionAndActivationsAllTables) {
-  struct Shape {
-    int64_t T, S, H, Hkv, Dh, offset;
-  };
   // Dh from 1 to 136 covers the register-tiled widths of every ISA and the column-by-column fallback;
   // T and S cross the 16-query blocks and key tiles with tails; offsets cover prefill after a cache.
-  const std::vector<Shape> shapes = {{1, 1, 1, 1, 1, 0},    {3, 3, 2, 1, 5, 0},     {17, 40, 4, 2, 64, 23},
+  const std::vector<AttentionShape> shapes = {{1, 1, 1, 1, 1, 0},    {3, 3, 2, 1, 5, 0},     {17, 40, 4, 2, 64, 23},
                                      {33, 33, 3, 3, 72, 0}, {2, 130, 6, 2, 136, 128}, {9, 140, 6, 2, 136, 131}, {20, 20, 2, 1, 24, ops::kNonCausal},
                                      {1, 775, 24, 6, 64, 774}};
   for (const cpu::IsaKernels* isa : isa_tables()) {
-    for (const Shape& s : shapes) {
-      OwnedTensor q = random_f32({s.T, s.H, s.Dh}), k = random_f32({s.S, s.Hkv, s.Dh}), v = random_f32({s.S, s.Hkv, s.Dh});
-      OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh}), got = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
-      const float scale = 1.0f / std::sqrt(static_cast<float>(s.Dh));
-      ref::attention(q.tensor, k.tensor, v.tensor, want.tensor, scale, s.offset);
-      const int64_t group = s.H / s.Hkv;
-      for (int64_t g = 0; g < s.Hkv; ++g)
-        isa->attention(q.tensor.ptr<float>() + g * group * s.Dh, s.T, s.H * s.Dh, group, s.Dh,
-                       k.tensor.ptr<float>() + g * s.Dh, v.tensor.ptr<float>() + g * s.Dh, s.Hkv * s.Dh, s.S, s.Dh,
-                       scale, s.offset, got.tensor.ptr<float>() + g * group * s.Dh, s.H * s.Dh, s.Dh);
-      EXPECT_LE(max_rel(got.tensor, want.tensor), 3e-6) << isa->name << " T=" << s.T << " S=" << s.S << " Dh=" << s.Dh;
-    }
+    expect_table_attention_matches_reference(*isa, shapes);
     OwnedTensor x = random_f32({1000}, 5.0f), g = random_f32({1000}, 5.0f), u = random_f32({1000});
     OwnedTensor want = OwnedTensor::empty(DType::F32, {1000});
     std::copy_n(x.tensor.ptr<float>(), 1000, want.tensor.ptr<float>());
@@ -459,10 +467,7 @@ TEST(Kernels, DecodeGemvTailsRangesAndModelShapesAllTables) {
 // query heads (more than the 4 the value pass holds in registers), Dh on the fast path (64, 128) and
 // off it (24, 72: attention_rows), non-causal, and the real decode shape.
 TEST(Kernels, DecodeAttentionKeyTailsGroupsAndHeadSizesAllTables) {
-  struct Shape {
-    int64_t T, S, H, Hkv, Dh, offset;
-  };
-  std::vector<Shape> shapes;
+  std::vector<AttentionShape> shapes;
   for (int64_t S : {1, 2, 15, 16, 17, 31, 32, 33}) shapes.push_back({1, S, 4, 1, 64, S - 1});
   for (int64_t T : {1, 2, 3}) shapes.push_back({T, 40, 6, 2, 64, 40 - T});
   for (int64_t group : {1, 2, 3, 5, 6}) shapes.push_back({1, 50, group * 2, 2, 64, 49});
@@ -471,20 +476,7 @@ TEST(Kernels, DecodeAttentionKeyTailsGroupsAndHeadSizesAllTables) {
   shapes.push_back({2, 70, 4, 2, 72, 68});
   shapes.push_back({1, 37, 4, 1, 64, ops::kNonCausal});
   shapes.push_back({1, 930, 24, 6, 64, 929});
-  for (const cpu::IsaKernels* isa : isa_tables())
-    for (const Shape& s : shapes) {
-      OwnedTensor q = random_f32({s.T, s.H, s.Dh}), k = random_f32({s.S, s.Hkv, s.Dh}), v = random_f32({s.S, s.Hkv, s.Dh});
-      OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh}), got = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
-      const float scale = 1.0f / std::sqrt(static_cast<float>(s.Dh));
-      ref::attention(q.tensor, k.tensor, v.tensor, want.tensor, scale, s.offset);
-      const int64_t group = s.H / s.Hkv;
-      for (int64_t g = 0; g < s.Hkv; ++g)
-        isa->attention(q.tensor.ptr<float>() + g * group * s.Dh, s.T, s.H * s.Dh, group, s.Dh,
-                       k.tensor.ptr<float>() + g * s.Dh, v.tensor.ptr<float>() + g * s.Dh, s.Hkv * s.Dh, s.S, s.Dh,
-                       scale, s.offset, got.tensor.ptr<float>() + g * group * s.Dh, s.H * s.Dh, s.Dh);
-      EXPECT_LE(max_rel(got.tensor, want.tensor), 3e-6)
-          << isa->name << " T=" << s.T << " S=" << s.S << " H=" << s.H << " Hkv=" << s.Hkv << " Dh=" << s.Dh;
-    }
+  for (const cpu::IsaKernels* isa : isa_tables()) expect_table_attention_matches_reference(*isa, shapes);
 }
 
 // ops::attention at T < 4 splits the query heads over the threads, so a KV head's group can be cut
