@@ -111,7 +111,7 @@ void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
   const std::vector<float> wv = vec_f32(w);
   cpu::parallel_for(x.numel() / D, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) rmsnorm_row(x.ptr<float>() + r * D, wv.data(), D, eps, y.ptr<float>() + r * D);
-  }, 8);
+  }, std::max<int64_t>(8, 16384 / D));  // >= 16 K values a chunk: decode's per-head q/k norms stay on one thread
 }
 
 void gelu_tanh(Tensor& x) {
