@@ -81,11 +81,6 @@ std::vector<AttentionRung> attention_ladder() {
   return v;
 }
 
-const AttentionRung* find_attention_rung(const std::vector<AttentionRung>& ladder, const std::string& name) {
-  for (const AttentionRung& r : ladder)
-    if (r.name == name) return &r;
-  return nullptr;
-}
 
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale, int64_t causal_offset,
                bool bf16) {

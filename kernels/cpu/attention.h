@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/cpu/isa.h"
+#include "kernels/cpu/ladder.h"
 #include "tensor/tensor.h"
 
 namespace tl::cpu {
@@ -26,15 +27,10 @@ namespace tl::cpu {
 using AttentionFn = std::function<void(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
                                        int64_t causal_offset)>;
 
-struct AttentionRung {
-  std::string name;
-  const char* idea;  // what changed from the rung before
-  AttentionFn run;   // the whole attention, on all threads
-};
+using AttentionRung = Rung<AttentionFn>;
 
-// The rungs this CPU can run, in ladder order.
+// The rungs this CPU can run, in ladder order (find one by name with find_rung).
 std::vector<AttentionRung> attention_ladder();
-const AttentionRung* find_attention_rung(const std::vector<AttentionRung>& ladder, const std::string& name);
 
 // The engine's attention: isa()'s flash kernel (rows for T < 4, threaded over query heads), or with
 // bf16 = true and T >= 4 its bf16 kernel where the table and the CPU have one. Shapes are checked by

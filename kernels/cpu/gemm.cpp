@@ -67,11 +67,6 @@ std::vector<GemmRung> gemm_ladder() {
   return v;
 }
 
-const GemmRung* find_gemm_rung(const std::vector<GemmRung>& ladder, const std::string& name) {
-  for (const GemmRung& r : ladder)
-    if (r.name == name) return &r;
-  return nullptr;
-}
 
 void gemm(const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y, int64_t N,
           bool bf16) {

@@ -24,22 +24,17 @@
 #include <vector>
 
 #include "kernels/cpu/isa.h"
+#include "kernels/cpu/ladder.h"
 
 namespace tl::cpu {
 
 using GemmFn = std::function<void(const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias,
                                   float* y, int64_t N)>;
 
-struct GemmRung {
-  std::string name;
-  const char* idea;  // what changed from the rung before
-  GemmFn run;        // the whole product, on all threads
-};
+using GemmRung = Rung<GemmFn>;
 
-// The rungs this CPU can run, in ladder order.
+// The rungs this CPU can run, in ladder order (find one by name with find_rung).
 std::vector<GemmRung> gemm_ladder();
-// The rung called `name`, or nullptr when there is none or this CPU cannot run it.
-const GemmRung* find_gemm_rung(const std::vector<GemmRung>& ladder, const std::string& name);
 
 // The engine's GEMM: the best F32 register tile of isa(), or with bf16 = true (and T >= 4 and
 // AVX512_BF16 present) the best bf16 kernel. T < 4 is decode: the GEMV in gemv.inc.

@@ -58,7 +58,7 @@ void gemm_avx512_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DT
                       int64_t N, int64_t n_begin, int64_t n_end);
 
 constexpr int kNR = 64;     // columns per panel (4 zmm of 16 floats)
-constexpr int64_t kKC = 512, kNC = 512;  // inputs per slice (256 pairs), columns per block
+constexpr int64_t kKC = 512, kNC = 512;  // the largest slice (AMX uses it; the dot kernel 256), columns per block
 
 // 16 floats -> 16 bf16, round to nearest even (NaN stays NaN).
 inline __m256i to_bf16(__m512 v) { return (__m256i)_mm512_cvtneps_pbh(v); }
@@ -140,7 +140,6 @@ struct MicroBf16 : PackBf16 {
   static constexpr int kMR = 6, kNR = tl::cpu::kNR;
   // Slices of 256 inputs (128 pairs: a 32 KB panel); 512 measured 3-5 % slower (bench/RESULTS.md).
   static constexpr int64_t kKC = 256, kNC = tl::cpu::kNC;
-  static constexpr bool kPanelOuter = false;
   static int64_t steps(int64_t kb) { return (kb + 1) / 2; }
 
   void pack_panel(const void* w, DType wt, int64_t K, int64_t n0, int64_t nb, int64_t k0, int64_t kb, uint32_t* bp) {
@@ -332,7 +331,6 @@ struct MicroAmx : PackBf16 {
   using Packed = uint32_t;
   static constexpr int kMR = 32, kNR = tl::cpu::kNR;
   static constexpr int64_t kKC = tl::cpu::kKC, kNC = tl::cpu::kNC;
-  static constexpr bool kPanelOuter = false;  // a new strip height reloads the tile configuration
   static int64_t steps(int64_t kb) { return ((kb + 1) / 2 + kAmxPairs - 1) / kAmxPairs * kAmxPairs; }
 
   int configured = -1;

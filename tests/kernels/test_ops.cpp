@@ -169,8 +169,8 @@ TEST(Kernels, GemmLadderEveryRungMatchesReference) {
   const std::vector<cpu::GemmRung> ladder = cpu::gemm_ladder();
   ASSERT_GE(ladder.size(), 5u);  // the four study rungs and at least one register tile
   for (const char* name : {"naive", "loop-order", "cache-blocked", "packed", "register-tile-generic"})
-    EXPECT_NE(cpu::find_gemm_rung(ladder, name), nullptr) << name;
-  EXPECT_EQ(cpu::find_gemm_rung(ladder, "no-such-rung"), nullptr);
+    EXPECT_NE(cpu::find_rung(ladder, name), nullptr) << name;
+  EXPECT_EQ(cpu::find_rung(ladder, "no-such-rung"), nullptr);
   const std::vector<MatmulShape> shapes = {{1, 1, 1},     {3, 300, 70},   {4, 17, 65},     {7, 513, 64},
                                            {13, 99, 129}, {37, 1152, 1152}, {9, 4304, 1152}, {5, 1536, 2304}};
   for (DType dt : {DType::F32, DType::F16, DType::BF16})
@@ -236,8 +236,8 @@ TEST(Kernels, Bf16AttentionBoundedByPRounding) {
 TEST(Kernels, AttentionLadderEveryRungMatchesReference) {
   const std::vector<cpu::AttentionRung> ladder = cpu::attention_ladder();
   for (const char* name : {"rows-generic", "flash-generic"})
-    EXPECT_NE(cpu::find_attention_rung(ladder, name), nullptr) << name;
-  EXPECT_EQ(cpu::find_attention_rung(ladder, "no-such-rung"), nullptr);
+    EXPECT_NE(cpu::find_rung(ladder, name), nullptr) << name;
+  EXPECT_EQ(cpu::find_rung(ladder, "no-such-rung"), nullptr);
   struct Shape {
     int64_t T, S, H, Hkv, Dh, offset;
   };
