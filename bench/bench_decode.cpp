@@ -35,17 +35,20 @@ using namespace tl;
 
 namespace {
 
+const ops::Context kCpu;  // the CPU kernels as the engine runs them (F32 decode path, all threads)
+
 // The bandwidth reference: the best ceilings.h read variant on a 1 GiB buffer, chosen once.
 double read_gbs() {
-  static const cpu::ReadBuffer buf(size_t{1} << 30);
+  static const int threads = cpu::hardware_threads();
+  static const cpu::ReadBuffer buf(size_t{1} << 30, threads);
   static const std::vector<cpu::ReadKernel> best = [] {
-    const cpu::ReadBandwidth r = cpu::read_bandwidth_all_threads(buf, 2);
+    const cpu::ReadBandwidth r = cpu::read_bandwidth(buf, cpu::read_kernels(), threads, 2);
     std::vector<cpu::ReadKernel> v;
     for (const cpu::ReadKernel& k : cpu::read_kernels())
       if (k.name == r.variant) v.push_back(k);
     return v;
   }();
-  return cpu::read_bandwidth(buf, best, cpu::num_threads(), 3).gbs;
+  return cpu::read_bandwidth(buf, best, threads, 3).gbs;
 }
 
 using Clock = std::chrono::steady_clock;
@@ -91,16 +94,15 @@ OwnedTensor activations(int64_t n) {
 // Args: gap µs, spin µs. Manual time: only the parallel_for is timed.
 void BM_Handoff(benchmark::State& state) {
   const auto gap = std::chrono::microseconds(state.range(0));
-  cpu::set_spin_us(static_cast<int>(state.range(1)));
+  const cpu::Team team{0, static_cast<int>(state.range(1))};
   for (auto _ : state) {
     const auto g0 = Clock::now();
     while (Clock::now() - g0 < gap) {
     }
     const auto t0 = Clock::now();
-    cpu::parallel_for(cpu::num_threads(), [](int64_t, int64_t) {});
+    cpu::parallel_for(team, team.size(), [](int64_t, int64_t) {});
     state.SetIterationTime(std::chrono::duration<double>(Clock::now() - t0).count());
   }
-  cpu::set_spin_us(-1);
 }
 
 // Args: N, K, dtype (1 f16, 2 bf16), huge pages (0/1).
@@ -116,7 +118,7 @@ void BM_Gemv(benchmark::State& state) {
   const auto t0 = Clock::now();
   for (auto _ : state) {
     const Tensor w = Tensor::view(mem.data + bytes * c, dt, {N, K});
-    ops::matmul(x.tensor, w, nullptr, y.tensor);
+    ops::matmul(kCpu, x.tensor, w, nullptr, y.tensor);
     c = (c + 1) % copies;
   }
   report(state, t0, static_cast<double>(bytes), read);
@@ -158,7 +160,7 @@ void BM_DecodeMatrices(benchmark::State& state) {
     for (const Tensor& m : w) {
       const Tensor xi = Tensor::view(x.tensor.data, DType::F32, {1, m.shape[1]});
       Tensor yi = Tensor::view(y.tensor.data, DType::F32, {1, m.shape[0]});
-      ops::matmul(xi, m, nullptr, yi);
+      ops::matmul(kCpu, xi, m, nullptr, yi);
     }
   report(state, t0, static_cast<double>(total), read);
   state.counters["tok/s"] = state.counters["GB/s"] * 1e9 / static_cast<double>(total);
@@ -184,7 +186,7 @@ void BM_AttentionDecode(benchmark::State& state) {
   int c = 0;
   const auto t0 = Clock::now();
   for (auto _ : state) {
-    ops::attention(q3, k[c].tensor, v[c].tensor, out.tensor, 0.125f, S - 1);
+    ops::attention(kCpu, q3, k[c].tensor, v[c].tensor, out.tensor, 0.125f, S - 1);
     c = (c + 1) % copies;
   }
   report(state, t0, static_cast<double>(kv_bytes), read);

@@ -26,6 +26,9 @@ using namespace tl;
 
 namespace {
 
+const ops::Context kF32;              // the CPU kernels, F32, all threads
+const ops::Context* g_ops = &kF32;  // what BM_Matmul runs (BM_MatmulBf16 points it at a bf16 Context)
+
 OwnedTensor filled(DType dt, const std::vector<int64_t>& shape, float scale) {
   OwnedTensor f = OwnedTensor::empty(DType::F32, shape);
   std::mt19937 rng(7);
@@ -43,7 +46,7 @@ void BM_Matmul(benchmark::State& state) {
   const DType dt = state.range(3) == 0 ? DType::F32 : state.range(3) == 1 ? DType::F16 : DType::BF16;
   OwnedTensor x = filled(DType::F32, {T, K}, 1.0f), w = filled(dt, {N, K}, 0.02f), y = OwnedTensor::empty(DType::F32, {T, N});
   for (auto _ : state) {
-    ops::matmul(x.tensor, w.tensor, nullptr, y.tensor);
+    ops::matmul(*g_ops, x.tensor, w.tensor, nullptr, y.tensor);
     benchmark::DoNotOptimize(y.tensor.data);
   }
   const double flops = 2.0 * T * K * N;
@@ -71,9 +74,13 @@ void BM_MatmulBf16(benchmark::State& state) {
     state.SkipWithError("no AVX512_BF16 on this CPU");
     return;
   }
-  ops::set_precision(ops::Precision::BF16);
+  ops::Options o;
+  o.precision = ops::Precision::BF16;
+  const ops::Context bf16(o);
+  const ops::Context* saved = g_ops;
+  g_ops = &bf16;
   BM_Matmul(state);
-  ops::set_precision(ops::Precision::F32);
+  g_ops = saved;
 }
 
 // Args: T (queries), S (keys), H, Hkv, Dh, causal (0/1).
@@ -83,7 +90,7 @@ void BM_Attention(benchmark::State& state) {
   OwnedTensor q = filled(DType::F32, {T, H, Dh}, 1.0f), k = filled(DType::F32, {S, Hkv, Dh}, 1.0f);
   OwnedTensor v = filled(DType::F32, {S, Hkv, Dh}, 1.0f), o = OwnedTensor::empty(DType::F32, {T, H, Dh});
   for (auto _ : state) {
-    ops::attention(q.tensor, k.tensor, v.tensor, o.tensor, 1.0f / std::sqrt(static_cast<float>(Dh)),
+    ops::attention(*g_ops, q.tensor, k.tensor, v.tensor, o.tensor, 1.0f / std::sqrt(static_cast<float>(Dh)),
                    causal ? S - T : ops::kNonCausal);
     benchmark::DoNotOptimize(o.tensor.data);
   }
@@ -95,7 +102,7 @@ void BM_PatchEmbed(benchmark::State& state) {
   OwnedTensor px = filled(DType::F32, {3, 384, 384}, 1.0f), w = filled(DType::F16, {1152, 3, 14, 14}, 0.02f);
   OwnedTensor b = filled(DType::F16, {1152}, 0.02f), out = OwnedTensor::empty(DType::F32, {729, 1152});
   for (auto _ : state) {
-    ops::patch_embed(px.tensor, w.tensor, b.tensor, out.tensor);
+    ops::patch_embed(*g_ops, px.tensor, w.tensor, b.tensor, out.tensor);
     benchmark::DoNotOptimize(out.tensor.data);
   }
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 729 * 588 * 1152 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -105,7 +112,7 @@ void BM_LayerNorm(benchmark::State& state) {
   OwnedTensor x = filled(DType::F32, {729, 1152}, 1.0f), w = filled(DType::F16, {1152}, 1.0f), b = filled(DType::F16, {1152}, 1.0f);
   OwnedTensor y = OwnedTensor::empty(DType::F32, {729, 1152});
   for (auto _ : state) {
-    ops::layernorm(x.tensor, w.tensor, b.tensor, 1e-6f, y.tensor);
+    ops::layernorm(*g_ops, x.tensor, w.tensor, b.tensor, 1e-6f, y.tensor);
     benchmark::DoNotOptimize(y.tensor.data);
   }
   state.counters["GB/s"] = benchmark::Counter(2.0 * 729 * 1152 * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);

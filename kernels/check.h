@@ -2,7 +2,8 @@
 // internal error naming the op and the offending shapes: the model code must never pass such tensors.
 #pragma once
 
-#include "kernels/ops.h"
+#include "kernels/types.h"
+#include "tensor/tensor.h"
 
 namespace tl {
 

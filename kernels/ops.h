@@ -1,90 +1,104 @@
-// kernels/ops.h — the only kernel API the model code calls.
+// kernels/ops.h — the only kernel API the model code calls, and the one place that chooses an
+// implementation (kernels/ops.cpp).
 //
 // Every op works on Tensor views (tensor/tensor.h). Activations are contiguous F32 tensors, all on the
-// CPU or all on the GPU (Device::CUDA: the op runs in kernels/cuda, see cuda_ops.h); weights may be F32,
-// F16 or BF16 and are read in their stored dtype (converted exactly to F32 on the
-// fly); math is F32. Shapes use the dimension glossary: T tokens, S keys, D width, K/N GEMM sizes,
-// H/Hkv heads, Dh head dim, F FFN width, P patches, C channels, p patch size.
+// CPU or all on the GPU; weights may be F32, F16 or BF16 and are read in their stored dtype (converted
+// exactly to F32 on the fly); math is F32. Shapes use the dimension glossary: T tokens, S keys, D width,
+// K/N GEMM sizes, H/Hkv heads, Dh head dim, F FFN width, P patches, C channels, p patch size.
 //
-// Implementations: kernels/cpu (threaded, SIMD with runtime ISA dispatch) by default;
-// kernels/ref (plain loops, fp64 accumulation: the specification) after use_reference_kernels(true);
-// kernels/cuda for tensors on the GPU.
-// Preconditions are checked on every call (shape or dtype mismatch -> internal error naming the op).
+// Implementations, peers that never include each other (kernels/types.h holds what they share):
+//   kernels/cuda  when the output tensor is on the GPU (Device::CUDA);
+//   kernels/ref   plain loops, fp64 accumulation: the specification (Context with reference = true);
+//   kernels/cpu   threaded, SIMD with runtime ISA dispatch: the default.
+// How they run is a Context, made once by its owner (the engine) from Options and passed to every op:
+// no op reads a process-wide mode. Preconditions are checked here on every call (shape or dtype
+// mismatch -> internal error naming the op).
 #pragma once
 
 #include <cstdint>
-#include <vector>
+#include <functional>
+#include <memory>
+#include <string>
 
+#include "kernels/cpu/exec.h"
+#include "kernels/types.h"
 #include "tensor/tensor.h"
 
 namespace tl::ops {
 
-// Use the reference kernels instead of the fast ones (for `dump --ref` and debugging).
-void use_reference_kernels(bool on);
-bool using_reference_kernels();
 // Precision of the large matrix products (T >= 4 rows: vision tower and prefill).
 //   F32:  F32 math on exactly converted weights (what `dump` and the parity tests use).
-//   BF16: activations and weights rounded to bfloat16, products summed in F32 (AVX512_BF16); attention's
-//         q·scale, K, V and softmax weights likewise, its softmax in F32; a stated, tested bound
-//         (README). Decode (T < 4), patch embedding, norms and activations stay F32.
-// set_precision(BF16) on a CPU without a bf16 kernel keeps F32; precision() says what is in effect.
+//   BF16: activations and weights rounded to bfloat16, products summed in F32 (AVX512_BF16 or AMX);
+//         attention's q·scale, K, V and softmax weights likewise, its softmax in F32; a stated, tested
+//         bound (README). Decode (T < 4), patch embedding, norms and activations stay F32.
 enum class Precision { F32, BF16 };
-void set_precision(Precision p);
-Precision precision();
-bool bf16_supported();
 const char* precision_name(Precision p);
+bool bf16_supported();  // this CPU (and build) has a bf16 GEMM
+
+// What the owner asks for.
+struct Options {
+  bool reference = false;               // run kernels/ref instead of kernels/cpu (CPU tensors)
+  Precision precision = Precision::F32;  // BF16 where unsupported (CPU or ISA cap) runs F32
+  int threads = 0;                      // CPU threads per parallel region; <= 0: all hardware threads
+  std::string isa = "auto";             // CPU ISA ceiling: auto, generic, avx2, avx512, amx (cpu/isa.h)
+  int spin_us = cpu::kDefaultSpinMicros;  // how long idle CPU workers poll before they sleep
+};
+
+// Options resolved against this machine (an unknown ISA name is an input error naming `isa`).
+class Context {
+ public:
+  explicit Context(const Options& options = {});
+  const Options& options() const { return options_; }
+  bool reference() const { return options_.reference; }
+  Precision precision() const { return cpu_.bf16 ? Precision::BF16 : Precision::F32; }  // in effect
+  int threads() const { return cpu_.team.size(); }
+  const char* isa_name() const { return cpu_.isa->name; }  // the F32 table in use
+  const cpu::Exec& cpu() const { return cpu_; }
+
+ private:
+  Options options_;
+  cpu::Exec cpu_;
+};
 
 // Waits until the work queued on `device` is done (GPU kernels run asynchronously; no-op for the CPU).
 void synchronize(Device device);
 
-// Threads for the CPU kernels (default: all hardware threads).
-void set_num_threads(int n);
-int num_threads();
-
 // y[T,N] = epi(x[T,K] · w[N,K]ᵀ (+ bias[N])), epi one of the element-wise activations below (fused
 // into the GEMM's epilogue on CUDA; applied after the product on the CPU, with identical numerics).
-enum class Epilogue { None, GeluTanh, GeluErf };
-void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, Epilogue epi = Epilogue::None);
+void matmul(const Context& c, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
+            Epilogue epi = Epilogue::None);
 
 // Row-wise over the last dimension D; y may be x.
 //   layernorm: (x - mean) / sqrt(var + eps) · w + b, biased variance (PyTorch LayerNorm)
 //   rmsnorm:   (x · rsqrt(mean(x²) + eps)) · w, rounded to F32 before the weight multiply (OpenELM)
-void layernorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y);
-void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y);
+void layernorm(const Context& c, const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y);
+void rmsnorm(const Context& c, const Tensor& x, const Tensor& w, float eps, Tensor& y);
 
 // Element-wise, in place.
-void gelu_tanh(Tensor& x);  // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))   (SigLIP MLP)
-void gelu_erf(Tensor& x);   // 0.5·x·(1 + erf(x/√2))                          (connector)
-void silu(Tensor& x);       // x·σ(x)
+void gelu_tanh(const Context& c, Tensor& x);  // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))   (SigLIP MLP)
+void gelu_erf(const Context& c, Tensor& x);   // 0.5·x·(1 + erf(x/√2))                          (connector)
+void silu(const Context& c, Tensor& x);       // x·σ(x)
 // out[T,F] = silu(gate_up[:, :F]) · gate_up[:, F:]   (OpenELM GLU: gate is the first half)
-void silu_mul(const Tensor& gate_up, Tensor& out);
+void silu_mul(const Context& c, const Tensor& gate_up, Tensor& out);
 // y += x (same shape).
-void add(Tensor& y, const Tensor& x);
+void add(const Context& c, Tensor& y, const Tensor& x);
 
-// Rotary position embedding, NeoX "rotate half" over all Dh dims of every head, in place:
-// token t of x[T, H, Dh] is at position pos0 + t. Angles are fp32(position · inv_freq[j]) with
-// inv_freq[j] = 1 / base^(2j/Dh) computed in fp32, as OpenELM does.
-struct RopeTable {
-  int head_dim = 0;
-  int64_t positions = 0;
-  uint64_t serial = 0;  // unique per make(): a device copy (kernels/cuda) knows when it is stale
-  std::vector<float> cos, sin;  // [positions, head_dim / 2]
-  static RopeTable make(int head_dim, double base, int64_t positions);
-};
-void rope(Tensor& x, int64_t pos0, const RopeTable& table);
+// Rotary position embedding, NeoX "rotate half" over all Dh dims of every head, in place: token t of
+// x[T, H, Dh] is at position pos0 + t (table: kernels/types.h).
+void rope(const Context& c, Tensor& x, int64_t pos0, const RopeTable& table);
 
 // Scaled dot-product attention with grouped KV heads: q[T,H,Dh], k[S,Hkv,Dh], v[S,Hkv,Dh] ->
 // out[T,H,Dh]; query head h reads KV head h / (H / Hkv). With causal_offset >= 0, query t sees keys
 // j <= t + causal_offset (prefill after `causal_offset` cached tokens); kNonCausal: all keys.
-constexpr int64_t kNonCausal = -1;
-void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale, int64_t causal_offset);
+void attention(const Context& c, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
+               int64_t causal_offset);
 
 // Patch embedding: the C→D convolution with kernel p and stride p over pixels[C,S,S] (rows/columns past
 // the last whole patch are ignored), as out[P, D] with P = ((S-p)/p + 1)², patches in row-major order.
-void patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor& out);
+void patch_embed(const Context& c, const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor& out);
 
 // out[n, D] = table[ids[i], :] converted to F32. ids are host memory (each in [0, rows)).
-void embed(const Tensor& table, const int* ids, int64_t n, Tensor& out);
+void embed(const Context& c, const Tensor& table, const int* ids, int64_t n, Tensor& out);
 
 // dst = src: contiguous F32 tensors with the same number of elements, on one device.
 void copy(const Tensor& src, Tensor& dst);
@@ -92,5 +106,32 @@ void copy(const Tensor& src, Tensor& dst);
 void copy_columns(const Tensor& src, int64_t col0, Tensor& dst);
 // Index of the largest element of an F32 tensor (the first on ties, like torch.argmax), either device.
 int64_t argmax(const Tensor& x);
+
+// ---- Greedy decoding that stays on the GPU (CUDA graphs) -------------------------------------------
+// A token id in device memory: embed_device_id reads it, argmax_to_device writes it, so a step
+// (embed -> forward -> argmax) needs no host round trip and can be captured as one graph.
+void embed_device_id(const Tensor& table, const int* d_id, Tensor& out);
+void argmax_to_device(const Tensor& x, int* d_id);
+
+// One decode step, run as a CUDA graph: the first run() captures `body` and instantiates it; later
+// runs update the graph in place (same kernels, new arguments) and launch it. Nothing inside `body`
+// may allocate: call prepare(...) once before the first capture. A CPU build or a CPU device runs
+// `body` directly.
+class StepGraph {
+ public:
+  explicit StepGraph(Device device);
+  ~StepGraph();
+  StepGraph(const StepGraph&) = delete;
+  StepGraph& operator=(const StepGraph&) = delete;
+  // Sizes the workspaces a step over up to `positions` cached keys of `max_heads` query heads of
+  // `head_dim` needs, and loads every kernel a later step may launch first.
+  void prepare(int64_t positions, int64_t max_heads, int64_t head_dim);
+  void run(const std::function<void()>& body);
+  int instantiations() const;  // 1 when every later step updated in place
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace tl::ops

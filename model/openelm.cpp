@@ -22,6 +22,33 @@ KvCache::KvCache(const TextConfig& c, int64_t cap, Device device) : capacity(cap
   }
 }
 
+void KvCache::reserve(const TextConfig& c, int64_t positions, Device device) {
+  if (positions <= capacity) return;
+  KvCache grown(c, positions, device);
+  for (size_t l = 0; l < k.size() && length > 0; ++l) {
+    Tensor k_dst = grown.k[l].tensor.rows(0, length), v_dst = grown.v[l].tensor.rows(0, length);
+    ops::copy(k[l].tensor.rows(0, length), k_dst);
+    ops::copy(v[l].tensor.rows(0, length), v_dst);
+  }
+  grown.length = length;
+  *this = std::move(grown);
+}
+
+KvCache KvCache::clone() const {
+  KvCache c;
+  c.capacity = capacity;
+  c.length = length;
+  for (size_t l = 0; l < k.size(); ++l) {
+    c.k.push_back(OwnedTensor::empty(DType::F32, k[l].tensor.shape_vec(), k[l].tensor.device));
+    c.v.push_back(OwnedTensor::empty(DType::F32, v[l].tensor.shape_vec(), v[l].tensor.device));
+    if (length == 0) continue;
+    Tensor k_dst = c.k[l].tensor.rows(0, length), v_dst = c.v[l].tensor.rows(0, length);
+    ops::copy(k[l].tensor.rows(0, length), k_dst);
+    ops::copy(v[l].tensor.rows(0, length), v_dst);
+  }
+  return c;
+}
+
 size_t KvCache::bytes() const {
   size_t n = 0;
   for (const OwnedTensor& t : k) n += t.tensor.nbytes();
@@ -52,9 +79,11 @@ OpenElm::OpenElm(const OpenElmWeights& weights, const TextConfig& config, bool m
   if (w_.lm_head.data == embeddings) w_.lm_head.data = w_.token_embeddings.data;  // tied
 }
 
-void OpenElm::embed(const int* ids, int64_t n, Tensor& out) const { ops::embed(w_.token_embeddings, ids, n, out); }
+void OpenElm::embed(const ops::Context& ctx, const int* ids, int64_t n, Tensor& out) const {
+  ops::embed(ctx, w_.token_embeddings, ids, n, out);
+}
 
-void OpenElm::forward(const Tensor& x, KvCache& cache, Tensor& logits, bool all_positions) {
+void OpenElm::forward(const ops::Context& ctx, const Tensor& x, KvCache& cache, Tensor& logits, bool all_positions) {
   const int64_t T = x.shape[0], D = c_.model_dim, Dh = c_.head_dim, V = c_.vocab_size;
   const int64_t pos0 = cache.length, S = pos0 + T;
   TL_CHECK(x.has_shape({T, D}) && T > 0);
@@ -89,8 +118,8 @@ void OpenElm::forward(const Tensor& x, KvCache& cache, Tensor& logits, bool all_
     Tensor att = arena_.alloc(DType::F32, {T, Hq, Dh});              // (T, H, Dh)
 
     // Attention block: fused QKV projection, split into heads; K and V go straight into the cache.
-    ops::rmsnorm(h, L.attn_norm, kNormEps, a);
-    ops::matmul(a, L.qkv, nullptr, qkv);
+    ops::rmsnorm(ctx, h, L.attn_norm, kNormEps, a);
+    ops::matmul(ctx, a, L.qkv, nullptr, qkv);
     Tensor k_new = cache.k[l].tensor.rows(pos0, S);  // (T, Hkv, Dh)
     Tensor v_new = cache.v[l].tensor.rows(pos0, S);
     Tensor q2 = q.reshape({T, Hq * Dh}), k2 = k_new.reshape({T, Hkv * Dh}), v2 = v_new.reshape({T, Hkv * Dh});
@@ -99,30 +128,30 @@ void OpenElm::forward(const Tensor& x, KvCache& cache, Tensor& logits, bool all_
     ops::copy_columns(qkv, (Hq + Hkv) * Dh, v2);
     if (c_.normalize_qk_projections) {
       Tensor q_rows = q.reshape({T * Hq, Dh}), k_rows = k_new.reshape({T * Hkv, Dh});
-      ops::rmsnorm(q_rows, L.q_norm, kNormEps, q_rows);
-      ops::rmsnorm(k_rows, L.k_norm, kNormEps, k_rows);
+      ops::rmsnorm(ctx, q_rows, L.q_norm, kNormEps, q_rows);
+      ops::rmsnorm(ctx, k_rows, L.k_norm, kNormEps, k_rows);
     }
-    ops::rope(q, pos0, rope_);
-    ops::rope(k_new, pos0, rope_);
+    ops::rope(ctx, q, pos0, rope_);
+    ops::rope(ctx, k_new, pos0, rope_);
     Tensor k_all = cache.k[l].tensor.rows(0, S), v_all = cache.v[l].tensor.rows(0, S);
-    ops::attention(q, k_all, v_all, att, 1.0f / std::sqrt(static_cast<float>(Dh)), pos0);
-    ops::matmul(att.reshape({T, Hq * Dh}), L.out_proj, nullptr, a);
-    ops::add(h, a);
+    ops::attention(ctx, q, k_all, v_all, att, 1.0f / std::sqrt(static_cast<float>(Dh)), pos0);
+    ops::matmul(ctx, att.reshape({T, Hq * Dh}), L.out_proj, nullptr, a);
+    ops::add(ctx, h, a);
 
     // Feed-forward block.
     const int64_t F = c_.layers[l].ffn_dim;
     Tensor y = arena_.alloc(DType::F32, {T, c_.ffn_with_glu ? 2 * F : F});  // (T, 2F) gate | up
-    ops::rmsnorm(h, L.ffn_norm, kNormEps, a);
-    ops::matmul(a, L.proj_1, nullptr, y);
+    ops::rmsnorm(ctx, h, L.ffn_norm, kNormEps, a);
+    ops::matmul(ctx, a, L.proj_1, nullptr, y);
     Tensor z = y;
     if (c_.ffn_with_glu) {
       z = arena_.alloc(DType::F32, {T, F});  // (T, F)
-      ops::silu_mul(y, z);
+      ops::silu_mul(ctx, y, z);
     } else {
-      ops::silu(y);
+      ops::silu(ctx, y);
     }
-    ops::matmul(z, L.proj_2, nullptr, a);
-    ops::add(h, a);
+    ops::matmul(ctx, z, L.proj_2, nullptr, a);
+    ops::add(ctx, h, a);
     arena_.release(mark);
   }
   cache.length = S;
@@ -130,9 +159,9 @@ void OpenElm::forward(const Tensor& x, KvCache& cache, Tensor& logits, bool all_
   // Final norm and output head, on the rows whose logits are wanted.
   Tensor last = h.rows(T - out_rows, T);
   Tensor normed = a.rows(0, out_rows);
-  ops::rmsnorm(last, w_.norm, kNormEps, normed);
+  ops::rmsnorm(ctx, last, w_.norm, kNormEps, normed);
   Tensor out = logits.reshape({out_rows, V});
-  ops::matmul(normed, w_.lm_head, nullptr, out);
+  ops::matmul(ctx, normed, w_.lm_head, nullptr, out);
 }
 
 }  // namespace tl

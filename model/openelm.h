@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "kernels/ops.h"
-#include "model/config.h"
-#include "model/weights.h"
+#include "weights/config.h"
+#include "weights/model_weights.h"
 #include "tensor/buffer.h"
 #include "weights/file.h"
 
@@ -23,11 +23,15 @@ namespace tl {
 
 struct KvCache {
   int64_t capacity = 0;  // positions it can hold
-  int64_t length = 0;    // positions filled
+  int64_t length = 0;    // positions filled (a session truncates by lowering it)
   std::vector<OwnedTensor> k, v;  // per layer: (capacity, Hkv_l, Dh), keys already normalized and rotated,
                                   // on the device the model runs on
 
+  KvCache() = default;
   KvCache(const TextConfig& config, int64_t capacity, Device device = Device::CPU);
+  // Grows to at least `positions` (keeping the filled ones); never shrinks.
+  void reserve(const TextConfig& config, int64_t positions, Device device);
+  KvCache clone() const;  // a deep copy of the filled positions
   size_t bytes() const;
 };
 
@@ -41,12 +45,12 @@ class OpenElm {
   OpenElm(const OpenElmWeights& weights, const TextConfig& config, bool mapped_source = false);
 
   // out[n, D] = token embeddings of ids (each must be in [0, V)).
-  void embed(const int* ids, int64_t n, Tensor& out) const;
+  void embed(const ops::Context& ctx, const int* ids, int64_t n, Tensor& out) const;
   const Tensor& token_embeddings() const { return w_.token_embeddings; }
 
   // Runs x [T, D] at positions cache.length .. cache.length + T - 1, appends to the cache, and writes
   // logits: [V] of the last position, or [T, V] when all_positions.
-  void forward(const Tensor& x, KvCache& cache, Tensor& logits, bool all_positions = false);
+  void forward(const ops::Context& ctx, const Tensor& x, KvCache& cache, Tensor& logits, bool all_positions = false);
 
  private:
   // The caller's weight views, except that on the CPU the matrices point into resident_: a copy in

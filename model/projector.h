@@ -1,12 +1,13 @@
 // model/projector.h — TinyLLaVA's mlp2x_gelu connector: Linear(Dv -> D), GELU (exact erf), Linear(D -> D).
 #pragma once
 
-#include "model/weights.h"
+#include "kernels/ops.h"
+#include "weights/model_weights.h"
 #include "tensor/buffer.h"
 
 namespace tl {
 
 // features [N, Dv] -> image embeddings [N, D] (F32).
-OwnedTensor project_features(const ConnectorWeights& w, const Tensor& features);
+OwnedTensor project_features(const ops::Context& ctx, const ConnectorWeights& w, const Tensor& features);
 
 }  // namespace tl

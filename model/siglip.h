@@ -7,13 +7,14 @@
 // Only the layers the selected hidden state needs are computed (26 of 27 for the real model).
 #pragma once
 
-#include "model/config.h"
-#include "model/weights.h"
+#include "kernels/ops.h"
+#include "weights/config.h"
+#include "weights/model_weights.h"
 #include "tensor/buffer.h"
 
 namespace tl {
 
 // Selected image features [P or P - 1, D] (F32) for pixels [C, S, S].
-OwnedTensor siglip_features(const SiglipWeights& w, const VlmConfig& config, const Tensor& pixels);
+OwnedTensor siglip_features(const ops::Context& ctx, const SiglipWeights& w, const VlmConfig& config, const Tensor& pixels);
 
 }  // namespace tl

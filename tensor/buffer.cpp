@@ -1,6 +1,8 @@
 // tensor/buffer.cpp — Buffer, OwnedTensor and Arena.
 #include "tensor/buffer.h"
 
+#include <cstring>
+
 #include <cstdlib>
 #include <new>
 #include <utility>
@@ -53,6 +55,21 @@ OwnedTensor OwnedTensor::empty(DType dtype, const std::vector<int64_t>& shape, D
   o.buffer = Buffer(static_cast<size_t>(n) * dtype_size(dtype), device);
   o.tensor = Tensor::view(o.buffer.data(), dtype, shape, device);
   return o;
+}
+
+OwnedTensor OwnedTensor::copy_of(const Tensor& t, Device device) {
+  TL_CHECK(t.is_contiguous());
+  OwnedTensor c = empty(t.dtype, t.shape_vec(), device);
+  if (t.nbytes() == 0) return c;
+  if (t.device == Device::CPU && device == Device::CPU)
+    std::memcpy(c.tensor.data, t.data, t.nbytes());
+  else if (t.device == Device::CPU)
+    cuda_copy_to_device(c.tensor.data, t.data, t.nbytes());
+  else if (device == Device::CPU)
+    cuda_copy_to_host(c.tensor.data, t.data, t.nbytes());
+  else
+    fail_internal("OwnedTensor::copy_of: device to device copies are not supported");
+  return c;
 }
 
 Arena::Arena(size_t capacity_bytes, Device device) : buffer_(capacity_bytes, device) {}

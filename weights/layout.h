@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "model/config.h"
-#include "model/weights.h"
+#include "weights/config.h"
+#include "weights/model_weights.h"
 
 namespace tl {
 

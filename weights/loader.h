@@ -1,6 +1,6 @@
 // weights/loader.h — open a checkpoint directory and bind every tensor the forward pass needs.
 //
-// load_model(dir) reads dir/config.json (model/config.h), opens the safetensors file(s)
+// load_model(dir) reads dir/config.json (weights/config.h), opens the safetensors file(s)
 // (weights/safetensors.h) and walks checkpoint_layout() (weights/layout.h):
 //   * a tensor the forward pass needs that is missing is an error naming it and its expected shape;
 //   * any tensor whose shape differs from the config's is an error naming expected and actual shape;
@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "model/config.h"
-#include "model/weights.h"
+#include "weights/config.h"
+#include "weights/model_weights.h"
 #include "weights/safetensors.h"
 
 namespace tl {

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "model/config.h"
+#include "weights/config.h"
 #include "tensor/error.h"
 #include "weights/file.h"
 #include "weights/json.h"

@@ -14,11 +14,11 @@ namespace {
 using Kernel = decltype(IsaKernels::attention);
 
 // One task per KV head: its K and V are packed once and serve the query heads that read them.
-void run_heads(Kernel kernel, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
+void run_heads(const Team& team, Kernel kernel, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
                int64_t causal_offset) {
   const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
   const int64_t group = H / Hkv;
-  parallel_for(Hkv, [&](int64_t g0, int64_t g1) {
+  parallel_for(team, Hkv, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g)
       kernel(q.ptr<float>() + g * group * Dh, T, H * Dh, group, Dh, k.ptr<float>() + g * Dh, v.ptr<float>() + g * Dh,
              Hkv * Dh, S, Dh, scale, causal_offset, out.ptr<float>() + g * group * Dh, H * Dh, Dh);
@@ -28,11 +28,11 @@ void run_heads(Kernel kernel, const Tensor& q, const Tensor& k, const Tensor& v,
 // Few query rows (decode, T < 4): threads split the H query heads, not the KV heads, so 3 or 5 KV
 // heads on 2 threads do not leave one thread a whole head behind (a group split between two threads
 // has its K and V read by both). Each run of heads that shares a KV head is one kernel call.
-void run_query_heads(Kernel kernel, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
+void run_query_heads(const Team& team, Kernel kernel, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
                      int64_t causal_offset) {
   const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
   const int64_t group = H / Hkv;
-  parallel_for(H, [&](int64_t h0, int64_t h1) {
+  parallel_for(team, H, [&](int64_t h0, int64_t h1) {
     for (int64_t h = h0; h < h1;) {
       const int64_t g = h / group, end = std::min(h1, (g + 1) * group);
       kernel(q.ptr<float>() + h * Dh, T, H * Dh, end - h, Dh, k.ptr<float>() + g * Dh, v.ptr<float>() + g * Dh,
@@ -43,11 +43,11 @@ void run_query_heads(Kernel kernel, const Tensor& q, const Tensor& k, const Tens
 }
 
 // Every query row on its own (the T = 1 path of a table), at any T.
-void run_rows(const IsaKernels& isa, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
+void run_rows(const Team& team, const IsaKernels& isa, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
               int64_t causal_offset) {
   const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
   const int64_t group = H / Hkv;
-  parallel_for(Hkv * T, [&](int64_t i0, int64_t i1) {
+  parallel_for(team, Hkv * T, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t g = i / T, t = i % T, offset = causal_offset < 0 ? causal_offset : causal_offset + t;
       isa.attention(q.ptr<float>() + (t * H + g * group) * Dh, 1, H * Dh, group, Dh, k.ptr<float>() + g * Dh,
@@ -57,36 +57,36 @@ void run_rows(const IsaKernels& isa, const Tensor& q, const Tensor& k, const Ten
   });
 }
 
-Kernel bf16_kernel() { return cpu_features().avx512_bf16 ? isa().attention_bf16 : nullptr; }
+Kernel bf16_kernel(const IsaKernels& isa) { return cpu_features().avx512_bf16 ? isa.attention_bf16 : nullptr; }
 
 }  // namespace
 
-std::vector<AttentionRung> attention_ladder() {
+std::vector<AttentionRung> attention_ladder(const Team& team) {
   std::vector<AttentionRung> v;
   for (const IsaKernels* k : runnable_isa_tables())
     v.push_back({std::string("rows-") + k->name, "one query row at a time: dots, softmax, weighted sum of V rows",
-                 [k](const Tensor& q, const Tensor& kk, const Tensor& vv, Tensor& o, float s, int64_t c) {
-                   run_rows(*k, q, kk, vv, o, s, c);
+                 [team, k](const Tensor& q, const Tensor& kk, const Tensor& vv, Tensor& o, float s, int64_t c) {
+                   run_rows(team, *k, q, kk, vv, o, s, c);
                  }});
   for (const IsaKernels* k : runnable_isa_tables())
     v.push_back({std::string("flash-") + k->name, "packed K/V tiles, online softmax, both products register-tiled",
-                 [k](const Tensor& q, const Tensor& kk, const Tensor& vv, Tensor& o, float s, int64_t c) {
-                   run_heads(k->attention, q, kk, vv, o, s, c);
+                 [team, k](const Tensor& q, const Tensor& kk, const Tensor& vv, Tensor& o, float s, int64_t c) {
+                   run_heads(team, k->attention, q, kk, vv, o, s, c);
                  }});
-  if (Kernel kernel = bf16_kernel())
+  if (Kernel kernel = bf16_kernel(best_isa()))
     v.push_back({"flash-bf16", "both products on bf16 pairs (vdpbf16ps), softmax in F32",
-                 [kernel](const Tensor& q, const Tensor& kk, const Tensor& vv, Tensor& o, float s, int64_t c) {
-                   run_heads(kernel, q, kk, vv, o, s, c);
+                 [team, kernel](const Tensor& q, const Tensor& kk, const Tensor& vv, Tensor& o, float s, int64_t c) {
+                   run_heads(team, kernel, q, kk, vv, o, s, c);
                  }});
   return v;
 }
 
 
-void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale, int64_t causal_offset,
-               bool bf16) {
-  if (q.shape[0] < 4) return run_query_heads(isa().attention, q, k, v, out, scale, causal_offset);
-  Kernel kernel = bf16 ? bf16_kernel() : nullptr;
-  run_heads(kernel ? kernel : isa().attention, q, k, v, out, scale, causal_offset);
+void attention(const Exec& e, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
+               int64_t causal_offset) {
+  if (q.shape[0] < 4) return run_query_heads(e.team, e.isa->attention, q, k, v, out, scale, causal_offset);
+  Kernel kernel = e.bf16 ? bf16_kernel(*e.isa) : nullptr;
+  run_heads(e.team, kernel ? kernel : e.isa->attention, q, k, v, out, scale, causal_offset);
 }
 
 }  // namespace tl::cpu

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu/isa.h"
+#include "kernels/cpu/exec.h"
 #include "kernels/cpu/ladder.h"
 #include "tensor/tensor.h"
 
@@ -29,13 +29,13 @@ using AttentionFn = std::function<void(const Tensor& q, const Tensor& k, const T
 
 using AttentionRung = Rung<AttentionFn>;
 
-// The rungs this CPU can run, in ladder order (find one by name with find_rung).
-std::vector<AttentionRung> attention_ladder();
+// The rungs this CPU can run, in ladder order (find one by name with find_rung), threaded over `team`.
+std::vector<AttentionRung> attention_ladder(const Team& team = {});
 
-// The engine's attention: isa()'s flash kernel (rows for T < 4, threaded over query heads), or with
-// bf16 = true and T >= 4 its bf16 kernel where the table and the CPU have one. Shapes are checked by
-// the caller (ops_cpu.cpp).
-void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale, int64_t causal_offset,
-               bool bf16);
+// The engine's attention: e.isa's flash kernel (rows for T < 4, threaded over query heads), or with
+// e.bf16 and T >= 4 its bf16 kernel where the table and the CPU have one. Shapes are checked by the
+// caller (kernels/ops.cpp).
+void attention(const Exec& e, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
+               int64_t causal_offset);
 
 }  // namespace tl::cpu

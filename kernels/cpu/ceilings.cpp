@@ -122,7 +122,7 @@ double timed_sweep(const ReadKernel& k, const ReadBuffer& buf, int threads, uint
   if (threads == 1) {
     part[0] = k.sum(buf.words(), buf.size());
   } else {
-    parallel_for(threads, [&](int64_t b, int64_t e) {
+    parallel_for(Team{threads}, threads, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) {
         size_t lo, hi;
         slice(buf.size(), threads, static_cast<int>(i), &lo, &hi);
@@ -277,7 +277,7 @@ double timed_loop(ComputeLoop loop, int64_t steps, int threads, float* sink) {
   if (threads == 1) {
     out[0] = loop(steps);
   } else {
-    parallel_for(threads, [&](int64_t b, int64_t e) {
+    parallel_for(Team{threads}, threads, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) out[i] = loop(steps);
     });
   }
@@ -297,8 +297,7 @@ int64_t calibrate(ComputeLoop loop, float* sink) {
 
 // Best of 3 runs on one thread and on all threads, alternating, so that both see the same neighbours
 // on a shared machine.
-ComputePeak measure_peak(const char* isa, ComputeLoop loop, double op_per_step) {
-  const int threads = num_threads();
+ComputePeak measure_peak(const char* isa, ComputeLoop loop, double op_per_step, int threads) {
   float sink = 0;
   const int64_t steps = calibrate(loop, &sink);
   double best_one = 1e30, best_all = 1e30;
@@ -355,7 +354,7 @@ std::vector<ReadKernel> read_kernels() {
 
 void ReadBuffer::Free::operator()(uint32_t* p) const { std::free(p); }
 
-ReadBuffer::ReadBuffer(size_t bytes) {
+ReadBuffer::ReadBuffer(size_t bytes, int threads) {
   bytes = std::max<size_t>(4096, bytes / 4096 * 4096);
   // 2 MiB aligned and marked for transparent huge pages: faulting in 512 MiB of 4 KiB pages costs
   // over a second in a VM; 2 MiB pages cost a few ms (and spare the sweeps TLB misses).
@@ -365,9 +364,8 @@ ReadBuffer::ReadBuffer(size_t bytes) {
   if (!words_) throw std::bad_alloc();
   ::madvise(words_.get(), capacity, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it
   n_ = bytes / sizeof(uint32_t);
-  const int threads = num_threads();
   uint32_t* w = words_.get();
-  parallel_for(threads, [&](int64_t b, int64_t e) {  // first touch by the thread that reads the slice
+  parallel_for(Team{threads}, threads, [&](int64_t b, int64_t e) {  // first touch by the thread that reads the slice
     for (int64_t i = b; i < e; ++i) {
       size_t lo, hi;
       slice(n_, threads, static_cast<int>(i), &lo, &hi);
@@ -390,37 +388,33 @@ ReadBandwidth read_bandwidth(const ReadBuffer& buf, const std::vector<ReadKernel
   return best;
 }
 
-ReadBandwidth read_bandwidth_all_threads(const ReadBuffer& buf, int repetitions) {
-  return read_bandwidth(buf, read_kernels(), num_threads(), repetitions);
-}
-
-ComputePeak peak_fp32_fma() {
+ComputePeak peak_fp32_fma(int threads) {
   const CpuFeatures& f = cpu_features();
-  if (f.avx512f && f.fma) return measure_peak("avx512", fma_zmm, kZmmChains * 16 * 2);
-  if (f.avx2 && f.fma) return measure_peak("avx2", fma_ymm, kYmmChains * 8 * 2);
+  if (f.avx512f && f.fma) return measure_peak("avx512", fma_zmm, kZmmChains * 16 * 2, threads);
+  if (f.avx2 && f.fma) return measure_peak("avx2", fma_ymm, kYmmChains * 8 * 2, threads);
   return {};
 }
 
-ComputePeak peak_bf16_dot() {
+ComputePeak peak_bf16_dot(int threads) {
 #if TL_CC_AVX512_BF16
-  if (cpu_features().avx512_bf16) return measure_peak("avx512", dpbf16_zmm, kZmmChains * 32 * 2);
+  if (cpu_features().avx512_bf16) return measure_peak("avx512", dpbf16_zmm, kZmmChains * 32 * 2, threads);
 #endif
   return {};
 }
 
-ComputePeak peak_int8_dot() {
+ComputePeak peak_int8_dot(int threads) {
 #if TL_CC_AVX512_VNNI
-  if (cpu_features().avx512f && cpu_features().avx512_vnni) return measure_peak("avx512", dpbusd_zmm, kZmmChains * 64 * 2);
+  if (cpu_features().avx512f && cpu_features().avx512_vnni) return measure_peak("avx512", dpbusd_zmm, kZmmChains * 64 * 2, threads);
 #endif
 #if TL_CC_AVX_VNNI
-  if (cpu_features().avx2 && cpu_features().avx_vnni) return measure_peak("avx-vnni", dpbusd_ymm, kYmmChains * 32 * 2);
+  if (cpu_features().avx2 && cpu_features().avx_vnni) return measure_peak("avx-vnni", dpbusd_ymm, kYmmChains * 32 * 2, threads);
 #endif
   return {};
 }
 
-ComputePeak peak_amx_bf16() {
+ComputePeak peak_amx_bf16(int threads) {
 #if TL_CC_AMX
-  if (cpu_features().amx_bf16 && amx_in_use()) return measure_peak("amx", tdpbf16ps_tiles, 4 * 16 * 16 * 32 * 2);
+  if (cpu_features().amx_bf16 && amx_ready()) return measure_peak("amx", tdpbf16ps_tiles, 4 * 16 * 16 * 32 * 2, threads);
 #endif
   return {};
 }
@@ -437,12 +431,12 @@ std::string cpu_name() {
   return strfmt("%s (family %u, model %u)", name.c_str(), family, model);
 }
 
-Ceilings measure_ceilings(size_t read_buffer_bytes) {
+Ceilings measure_ceilings(int threads, size_t read_buffer_bytes) {
   Ceilings c;
   c.cpu = cpu_name();
-  c.threads = num_threads();
+  c.threads = threads;
   {
-    ReadBuffer buf(read_buffer_bytes);
+    ReadBuffer buf(read_buffer_bytes, threads);
     c.read_buffer_bytes = buf.bytes();
     const std::vector<ReadKernel> all = read_kernels();
     c.read_all = read_bandwidth(buf, all, c.threads);
@@ -451,10 +445,10 @@ Ceilings measure_ceilings(size_t read_buffer_bytes) {
       if (k.isa == all[0].isa) best_isa.push_back(k);
     c.read_single = c.threads > 1 ? read_bandwidth(buf, best_isa, 1, 2) : c.read_all;
   }
-  c.fp32_fma = peak_fp32_fma();
-  c.bf16_dot = peak_bf16_dot();
-  c.int8_dot = peak_int8_dot();
-  c.amx_bf16 = peak_amx_bf16();
+  c.fp32_fma = peak_fp32_fma(c.threads);
+  c.bf16_dot = peak_bf16_dot(c.threads);
+  c.int8_dot = peak_int8_dot(c.threads);
+  c.amx_bf16 = peak_amx_bf16(c.threads);
   return c;
 }
 

@@ -25,7 +25,7 @@
 //     int8_dot    vpdpbusd: 24 zmm chains (AVX512_VNNI) or 12 ymm (AVX-VNNI); 4 u8×s8 products per
 //                 32-bit lane = 8 OP per lane
 //     amx_bf16    TDPBF16PS on four 16×16 fp32 accumulator tiles from 2 A and 2 B tiles (16×32 bf16):
-//                 16·16·32·2 = 16384 FLOP per instruction; only where amx_in_use() (gemm_bf16.h:
+//                 16·16·32·2 = 16384 FLOP per instruction; only where amx_ready() (gemm_bf16.h:
 //                 CPU has AMX-BF16, the OS granted the tile state, the GEMM's self-test passed)
 //   An absent family has isa "" and zero rates. Each figure is the best of 3 timed runs of ~20 ms.
 //
@@ -54,7 +54,7 @@ std::vector<ReadKernel> read_kernels();
 // filled with word i = i·2654435761 mod 2^32 by the threads that read it.
 class ReadBuffer {
  public:
-  explicit ReadBuffer(size_t bytes);
+  ReadBuffer(size_t bytes, int threads);  // pages first touched by the `threads` that will read them
   const uint32_t* words() const { return words_.get(); }
   size_t size() const { return n_; }  // in 32-bit words
   size_t bytes() const { return n_ * sizeof(uint32_t); }
@@ -74,28 +74,25 @@ struct ReadBandwidth {
   uint32_t checksum = 0;    // Σ of the buffer's words mod 2^32, as the winning sweep computed it
 };
 
-// Sweeps `buf` with each of `kernels` on `threads` threads (1, or num_threads() for all), best of
-// `repetitions` per kernel.
+// Sweeps `buf` with each of `kernels` on `threads` threads, best of `repetitions` per kernel.
 ReadBandwidth read_bandwidth(const ReadBuffer& buf, const std::vector<ReadKernel>& kernels, int threads,
                              int repetitions = 3);
-// read_bandwidth with all of read_kernels() on all threads.
-ReadBandwidth read_bandwidth_all_threads(const ReadBuffer& buf, int repetitions = 3);
 
 struct ComputePeak {
   std::string isa;          // "avx512", "avx2", "avx-vnni", "amx"; empty: this CPU lacks the family
   double single = 0;        // GFLOP/s (GOP/s for int8), 1 thread
-  double all = 0;           // GFLOP/s (GOP/s), all threads
+  double all = 0;           // GFLOP/s (GOP/s), on the `threads` the peak was measured with
   bool present() const { return !isa.empty(); }
 };
 
-ComputePeak peak_fp32_fma();
-ComputePeak peak_bf16_dot();
-ComputePeak peak_int8_dot();
-ComputePeak peak_amx_bf16();
+ComputePeak peak_fp32_fma(int threads);
+ComputePeak peak_bf16_dot(int threads);
+ComputePeak peak_int8_dot(int threads);
+ComputePeak peak_amx_bf16(int threads);
 
 struct Ceilings {
   std::string cpu;          // "AMD EPYC (family 26, model 2)": /proc/cpuinfo model name + CPUID
-  int threads = 0;          // num_threads() at measurement
+  int threads = 0;          // the threads the `all` figures used
   size_t read_buffer_bytes = 0;
   ReadBandwidth read_all;   // all threads
   ReadBandwidth read_single;
@@ -106,6 +103,6 @@ struct Ceilings {
 std::string cpu_name();
 
 // Everything above, in that order (bandwidth first, then the compute loops).
-Ceilings measure_ceilings(size_t read_buffer_bytes = size_t{512} << 20);
+Ceilings measure_ceilings(int threads, size_t read_buffer_bytes = size_t{512} << 20);
 
 }  // namespace tl::cpu

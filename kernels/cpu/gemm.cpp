@@ -13,71 +13,71 @@ namespace {
 
 // Runs range(n_begin, n_end) over [0, N) on all threads, each a contiguous run of whole panels.
 template <typename Range>
-void split_columns(int64_t N, int64_t panel, const Range& range) {
+void split_columns(const Team& team, int64_t N, int64_t panel, const Range& range) {
   const int64_t panels = (N + panel - 1) / panel;
-  parallel_for(panels, [&](int64_t p0, int64_t p1) { range(p0 * panel, std::min(N, p1 * panel)); });
+  parallel_for(team, panels, [&](int64_t p0, int64_t p1) { range(p0 * panel, std::min(N, p1 * panel)); });
 }
 
-void gemm_f32(const IsaKernels& k, const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias,
-              float* y, int64_t N) {
-  split_columns(N, k.gemm_columns, [&](int64_t n0, int64_t n1) { k.gemm(x, T, K, w, wt, bias, y, N, n0, n1); });
+void gemm_f32(const Team& team, const IsaKernels& k, const float* x, int64_t T, int64_t K, const void* w, DType wt,
+              const float* bias, float* y, int64_t N) {
+  split_columns(team, N, k.gemm_columns, [&](int64_t n0, int64_t n1) { k.gemm(x, T, K, w, wt, bias, y, N, n0, n1); });
 }
 
-void gemm_bf16_all(Bf16Kernel kernel, const float* x, int64_t T, int64_t K, const void* w, DType wt,
+void gemm_bf16_all(const Team& team, Bf16Kernel kernel, const float* x, int64_t T, int64_t K, const void* w, DType wt,
                    const float* bias, float* y, int64_t N) {
   thread_local std::vector<uint32_t> a;  // the activations as bf16 pairs, packed once, read by all threads
   const int64_t kp = bf16_pairs(K, kernel);
   a.resize(static_cast<size_t>(T * kp));
   uint32_t* pa_out = a.data();
-  parallel_for(T, [&](int64_t t0, int64_t t1) { pack_activations_bf16(x + t0 * K, t1 - t0, K, pa_out + t0 * kp, kernel); }, 16);
+  parallel_for(team, T, [&](int64_t t0, int64_t t1) { pack_activations_bf16(x + t0 * K, t1 - t0, K, pa_out + t0 * kp, kernel); }, 16);
   const uint32_t* pa = a.data();
-  split_columns(N, kBf16PanelColumns, [&](int64_t n0, int64_t n1) {
+  split_columns(team, N, kBf16PanelColumns, [&](int64_t n0, int64_t n1) {
     gemm_bf16(kernel, pa, T, K, w, wt, bias, y, N, n0, n1);
   });
 }
 
-GemmFn study(GemmRange range) {
-  return [range](const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
-                 int64_t N) {
-    split_columns(N, kStudyPanel, [&](int64_t n0, int64_t n1) { range(x, T, K, w, wt, bias, y, N, n0, n1); });
+GemmFn study(const Team& team, GemmRange range) {
+  return [team, range](const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
+                       int64_t N) {
+    split_columns(team, N, kStudyPanel, [&](int64_t n0, int64_t n1) { range(x, T, K, w, wt, bias, y, N, n0, n1); });
   };
 }
 
 }  // namespace
 
-std::vector<GemmRung> gemm_ladder() {
+std::vector<GemmRung> gemm_ladder(const Team& team) {
   std::vector<GemmRung> v = {
-      {"naive", "the definition: weights converted where read, one add chain per output", study(gemm_naive)},
-      {"loop-order", "weight row outermost: converted once, reused from L1 by every row", study(gemm_loop_order)},
-      {"cache-blocked", "64x256 weight blocks in L2 serve every row; x slices in L1", study(gemm_cache_blocked)},
-      {"packed", "K-major panels: a row of y by outer products the compiler vectorizes", study(gemm_packed)},
+      {"naive", "the definition: weights converted where read, one add chain per output", study(team, gemm_naive)},
+      {"loop-order", "weight row outermost: converted once, reused from L1 by every row", study(team, gemm_loop_order)},
+      {"cache-blocked", "64x256 weight blocks in L2 serve every row; x slices in L1", study(team, gemm_cache_blocked)},
+      {"packed", "K-major panels: a row of y by outer products the compiler vectorizes", study(team, gemm_packed)},
   };
   for (const IsaKernels* k : runnable_isa_tables())
     v.push_back({std::string("register-tile-") + k->name, "the driver: an MR x NR tile of y held in registers",
-                 [k](const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* b, float* y,
-                     int64_t N) { gemm_f32(*k, x, T, K, w, wt, b, y, N); }});
-  auto bf16_rung = [](Bf16Kernel kernel) {
-    return [kernel](const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* b, float* y,
-                    int64_t N) { gemm_bf16_all(kernel, x, T, K, w, wt, b, y, N); };
+                 [team, k](const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* b, float* y,
+                           int64_t N) { gemm_f32(team, *k, x, T, K, w, wt, b, y, N); }});
+  auto bf16_rung = [team](Bf16Kernel kernel) {
+    return [team, kernel](const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* b, float* y,
+                          int64_t N) { gemm_bf16_all(team, kernel, x, T, K, w, wt, b, y, N); };
   };
   if (gemm_bf16_available())
     v.push_back({"bf16-dot", "bf16 pairs, vdpbf16ps: two products per lane per instruction", bf16_rung(Bf16Kernel::Dot)});
-  if (amx_in_use())
+  if (amx_ready())
     v.push_back({"amx", "TDPBF16PS: 16x16 tiles of bf16 products per instruction", bf16_rung(Bf16Kernel::Amx)});
   return v;
 }
 
 
-void gemm(const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y, int64_t N,
-          bool bf16) {
-  if (bf16 && T >= 4 && gemm_bf16_available()) return gemm_bf16_all(best_bf16_kernel(), x, T, K, w, wt, bias, y, N);
-  gemm_f32(isa(), x, T, K, w, wt, bias, y, N);
+void gemm(const Exec& e, const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
+          int64_t N) {
+  if (e.bf16 && T >= 4) return gemm_bf16_all(e.team, e.bf16_kernel, x, T, K, w, wt, bias, y, N);
+  gemm_f32(e.team, *e.isa, x, T, K, w, wt, bias, y, N);
 }
 
-void gemm_gather(GatherRows gather, const void* ctx, int64_t T, int64_t K, const void* w, DType wt,
+void gemm_gather(const Exec& e, GatherRows gather, const void* ctx, int64_t T, int64_t K, const void* w, DType wt,
                  const float* bias, float* y, int64_t N) {
-  const IsaKernels& k = isa();
-  split_columns(N, k.gemm_columns, [&](int64_t n0, int64_t n1) {
+  const IsaKernels& k = *e.isa;
+  split_columns(e.team, N, k.gemm_columns, [&](int64_t n0, int64_t n1) {
     k.gemm_gather(gather, ctx, T, K, w, wt, bias, y, N, n0, n1);
   });
 }

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/exec.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/ladder.h"
 
@@ -33,15 +34,15 @@ using GemmFn = std::function<void(const float* x, int64_t T, int64_t K, const vo
 
 using GemmRung = Rung<GemmFn>;
 
-// The rungs this CPU can run, in ladder order (find one by name with find_rung).
-std::vector<GemmRung> gemm_ladder();
+// The rungs this CPU can run, in ladder order (find one by name with find_rung), threaded over `team`.
+std::vector<GemmRung> gemm_ladder(const Team& team = {});
 
-// The engine's GEMM: the best F32 register tile of isa(), or with bf16 = true (and T >= 4 and
-// AVX512_BF16 present) the best bf16 kernel. T < 4 is decode: the GEMV in gemv.inc.
-void gemm(const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y, int64_t N,
-          bool bf16);
+// The engine's GEMM: the F32 register tile of e.isa, or with e.bf16 (and T >= 4) e.bf16_kernel.
+// T < 4 is decode: the table's GEMV (gemv.inc).
+void gemm(const Exec& e, const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
+          int64_t N);
 // The F32 GEMM with rows of x produced by `gather` a strip at a time (patch embedding).
-void gemm_gather(GatherRows gather, const void* ctx, int64_t T, int64_t K, const void* w, DType wt,
+void gemm_gather(const Exec& e, GatherRows gather, const void* ctx, int64_t T, int64_t K, const void* w, DType wt,
                  const float* bias, float* y, int64_t N);
 
 // The study rungs (gemm_ladder.cpp), one thread, columns [n_begin, n_end) (as IsaKernels::gemm).

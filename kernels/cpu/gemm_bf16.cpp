@@ -124,7 +124,7 @@ struct PackBf16 {
       }
     }
     if (k == kb) return;
-    isa().to_f32(src + k * static_cast<int64_t>(dtype_size(wt)), wt, row, kb - k);
+    isa_avx512()->to_f32(src + k * static_cast<int64_t>(dtype_size(wt)), wt, row, kb - k);
     row[kb - k] = 0.0f;  // pad an odd K
     const int64_t n = (kb - k + 1) / 2 * 2;
     int64_t i = 0;
@@ -405,12 +405,10 @@ const AmxState& amx_state() {
   static const AmxState state = [] {
     AmxState s;
     const CpuFeatures& f = cpu_features();
-    const char* cap = std::getenv("TINYLLAVA_ISA");
     if (!(f.amx_tile && f.amx_bf16 && f.has_avx512() && f.avx512_bf16)) s.status = "no AMX-BF16 on this CPU";
-    else if (cap && std::string(cap) != "amx") s.status = std::string("off (TINYLLAVA_ISA=") + cap + ")";
     else if (!amx_permitted()) s.status = "the OS refused the tile state (arch_prctl ARCH_REQ_XCOMP_PERM)";
     else if (!amx_self_test()) s.status = "off: self-test against the AVX512_BF16 kernel failed";
-    else s.ready = true, s.status = "in use";
+    else s.ready = true, s.status = "ready (self-test passed)";
     return s;
   }();
   return state;
@@ -423,9 +421,8 @@ bool gemm_bf16_available() {
   return f.has_avx512() && f.avx512_bf16;
 }
 
-bool amx_in_use() { return amx_state().ready; }
+bool amx_ready() { return amx_state().ready; }
 const char* amx_status() { return amx_state().status.c_str(); }
-Bf16Kernel best_bf16_kernel() { return amx_in_use() ? Bf16Kernel::Amx : Bf16Kernel::Dot; }
 
 int64_t bf16_pairs(int64_t K, Bf16Kernel kernel) {
   return kernel == Bf16Kernel::Dot ? avx_row_pairs(K) : amx_row_pairs(K);
@@ -440,7 +437,7 @@ void gemm_bf16(Bf16Kernel kernel, const uint32_t* a, int64_t T, int64_t K, const
   switch (kernel) {
     case Bf16Kernel::Dot: return gemm_avx512_bf16(a, T, K, w, wt, bias, y, N, n_begin, n_end);
     case Bf16Kernel::Amx:
-      if (!amx_in_use()) fail_internal("gemm_bf16: AMX is not in use (%s)", amx_status());
+      if (!amx_ready()) fail_internal("gemm_bf16: AMX is not ready (%s)", amx_status());
       return gemm_amx<AmxTiles>(a, T, K, w, wt, bias, y, N, n_begin, n_end);
     case Bf16Kernel::AmxEmulated: return gemm_amx<EmulatedTiles>(a, T, K, w, wt, bias, y, N, n_begin, n_end);
   }

@@ -14,9 +14,8 @@ enum class Bf16Kernel { Dot, Amx, AmxEmulated };
 bool gemm_bf16_available();  // this CPU has AVX512_BF16 (and the build has the kernels)
 // Whether AMX runs here (CPU has AMX-BF16, the OS granted the tile state, the self-test passed), and a
 // few words saying why or why not.
-bool amx_in_use();
+bool amx_ready();
 const char* amx_status();
-Bf16Kernel best_bf16_kernel();  // Amx when in use, else Dot
 constexpr int64_t kBf16PanelColumns = 64;  // the panel width of every bf16 kernel
 
 // Activations as bf16 pairs: a holds T rows of bf16_pairs(K, kernel) 32-bit words (AMX pads K to

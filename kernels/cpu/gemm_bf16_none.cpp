@@ -7,9 +7,8 @@
 namespace tl::cpu {
 
 bool gemm_bf16_available() { return false; }
-bool amx_in_use() { return false; }
+bool amx_ready() { return false; }
 const char* amx_status() { return "not built (the compiler cannot target AVX512_BF16)"; }
-Bf16Kernel best_bf16_kernel() { return Bf16Kernel::Dot; }
 int64_t bf16_pairs(int64_t K, Bf16Kernel) { return (K + 1) / 2; }
 void pack_activations_bf16(const float*, int64_t, int64_t, uint32_t*, Bf16Kernel) {
   fail_internal("bf16 GEMM not built");

@@ -3,34 +3,34 @@
 
 #include "kernels/cpu/cpu_features.h"
 
-#include <cstdlib>
 #include <cstring>
 
 namespace tl::cpu {
 
 namespace {
 
-const IsaKernels* choose() {
-  const char* cap = std::getenv("TINYLLAVA_ISA");
-  auto allowed = [&](const char* name) {
-    if (!cap || !*cap) return true;
-    const char* order[] = {"generic", "avx2", "avx512"};
-    int want = -1, have = -1;
-    for (int i = 0; i < 3; ++i) {
-      if (!std::strcmp(cap, order[i])) want = i;
-      if (!std::strcmp(name, order[i])) have = i;
-    }
-    return want < 0 || have <= want;
-  };
-  const CpuFeatures& f = cpu_features();
-  if (allowed("avx512") && f.has_avx512())
-    if (const IsaKernels* k = isa_avx512()) return k;
-  if (allowed("avx2") && f.has_avx2_fma_f16c())
-    if (const IsaKernels* k = isa_avx2()) return k;
-  return isa_generic();
-}
+constexpr const char* kCapNames[] = {"auto", "generic", "avx2", "avx512", "amx"};
 
 }  // namespace
+
+bool parse_isa_cap(const char* name, IsaCap* cap) {
+  for (int i = 0; i < 5; ++i)
+    if (!std::strcmp(name, kCapNames[i])) {
+      *cap = static_cast<IsaCap>(i);
+      return true;
+    }
+  return false;
+}
+
+const char* isa_cap_name(IsaCap cap) { return kCapNames[static_cast<int>(cap)]; }
+
+const IsaKernels& best_isa(IsaCap cap) {
+  const CpuFeatures& f = cpu_features();
+  const bool avx512 = cap == IsaCap::Auto || cap >= IsaCap::Avx512, avx2 = avx512 || cap == IsaCap::Avx2;
+  if (avx512 && f.has_avx512() && isa_avx512()) return *isa_avx512();
+  if (avx2 && f.has_avx2_fma_f16c() && isa_avx2()) return *isa_avx2();
+  return *isa_generic();
+}
 
 std::vector<const IsaKernels*> runnable_isa_tables() {
   const CpuFeatures& f = cpu_features();
@@ -38,11 +38,6 @@ std::vector<const IsaKernels*> runnable_isa_tables() {
   if (f.has_avx2_fma_f16c() && isa_avx2()) v.push_back(isa_avx2());
   if (f.has_avx512() && isa_avx512()) v.push_back(isa_avx512());
   return v;
-}
-
-const IsaKernels& isa() {
-  static const IsaKernels* k = choose();
-  return *k;
 }
 
 }  // namespace tl::cpu

@@ -1,9 +1,10 @@
 // kernels/cpu/isa.h — the hot loops, compiled once per instruction set and chosen at run time.
 //
 // isa_kernels.inc is compiled three times (isa_avx512.cpp, isa_avx2.cpp, isa_generic.cpp) with
-// different -m flags; isa() returns the best table this CPU supports (AVX-512 -> AVX2+FMA+F16C ->
-// generic x86-64), so the binary runs on any x86-64 CPU. TINYLLAVA_ISA=generic|avx2|avx512 in the
-// environment caps the choice (for testing every path on one machine).
+// different -m flags; best_isa() returns the best table this CPU supports (AVX-512 -> AVX2+FMA+F16C ->
+// generic x86-64) under a ceiling, so the binary runs on any x86-64 CPU. The ceiling is an engine
+// option (`--isa`, or TINYLLAVA_ISA read by the command line; exec.h), for testing every path on one
+// machine.
 #pragma once
 
 #include <cstdint>
@@ -47,9 +48,17 @@ struct IsaKernels {
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
 };
 
-const IsaKernels& isa();
-// Every compiled table this CPU can run, generic first (TINYLLAVA_ISA does not apply: for tests and
-// ladders that compare them).
+// The instruction-set ceiling, one vocabulary everywhere: "auto" (the best this CPU has), "generic"
+// (x86-64 SSE2), "avx2" (AVX2 + FMA + F16C), "avx512" (AVX-512, and its AVX512_BF16 kernels where the
+// CPU has them), "amx" (AVX-512 and the AMX tiles: the same as auto on an AMX machine).
+enum class IsaCap { Auto, Generic, Avx2, Avx512, Amx };
+// The cap named `name`; false when the name is none of the above.
+bool parse_isa_cap(const char* name, IsaCap* cap);
+const char* isa_cap_name(IsaCap cap);
+
+// The best compiled table this CPU runs, at most `cap`.
+const IsaKernels& best_isa(IsaCap cap = IsaCap::Auto);
+// Every compiled table this CPU can run, generic first (for tests and ladders that compare them).
 std::vector<const IsaKernels*> runnable_isa_tables();
 const IsaKernels* isa_generic();
 const IsaKernels* isa_avx2();    // nullptr when not compiled in

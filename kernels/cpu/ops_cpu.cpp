@@ -1,172 +1,95 @@
-// kernels/cpu/ops_cpu.cpp — the CPU implementation of kernels/ops.h: threaded over rows, columns or
-// heads with parallel_for, hot loops from the runtime-selected ISA table (isa.h). The reference kernels
-// (kernels/ref) replace every op after use_reference_kernels(true).
-//
-// Numerics: F32 throughout; GEMM and dot products accumulate in F32 (with FMA where the CPU has it),
-// row statistics (norm means and variances, softmax sums) in F64.
+// kernels/cpu/ops_cpu.cpp — the CPU implementation of kernels/ops.h (contract in ops_cpu.h): threaded
+// over rows, columns or heads with parallel_for on the Exec's team, hot loops from its ISA table.
+#include "kernels/cpu/ops_cpu.h"
+
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <vector>
 
-#include "kernels/check.h"
 #include "kernels/rows.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/gemm.h"
-#include "kernels/cpu/gemm_bf16.h"
-#include "kernels/cpu/isa.h"
-#include "kernels/cpu/threads.h"
-#include "kernels/ref/ref.h"
-#include "tensor/error.h"
-#if TINYLLAVA_HAS_CUDA
-#include "kernels/cuda/cuda_ops.h"
-#endif
 
-namespace tl::ops {
-
-// Tensors on the GPU go to kernels/cuda (the output's device decides; the checks there require every
-// operand on it). A build without CUDA cannot have such tensors, but says so rather than crash.
-#if TINYLLAVA_HAS_CUDA
-#define TL_CUDA_DISPATCH(t, call) \
-  if ((t).device == Device::CUDA) return cuda::call
-#else
-#define TL_CUDA_DISPATCH(t, call) \
-  if ((t).device == Device::CUDA) fail_internal("a CUDA tensor in a build without CUDA")
-#endif
+namespace tl::cpu {
 
 namespace {
 
-std::atomic<bool> g_reference{false};
-std::atomic<Precision> g_precision{Precision::F32};
-
 // A small weight vector (norm scale, bias) as F32.
-std::vector<float> vec_f32(const Tensor& t) {
+std::vector<float> vec_f32(const Exec& e, const Tensor& t) {
   std::vector<float> v(static_cast<size_t>(t.numel()));
-  cpu::isa().to_f32(t.data, t.dtype, v.data(), t.numel());
+  e.isa->to_f32(t.data, t.dtype, v.data(), t.numel());
   return v;
 }
 
 // Elementwise f over x, split across threads in cache-friendly chunks.
 template <typename F>
-void map_inplace(Tensor& x, F f) {
+void map_inplace(const Exec& e, Tensor& x, F f) {
   float* p = x.ptr<float>();
-  cpu::parallel_for(x.numel(), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) p[i] = f(p[i]);
+  parallel_for(e.team, x.numel(), [&](int64_t b, int64_t end) {
+    for (int64_t i = b; i < end; ++i) p[i] = f(p[i]);
   }, 4096);
 }
 
 }  // namespace
 
-static void matmul_cpu(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y);
-
-void use_reference_kernels(bool on) { g_reference = on; }
-bool bf16_supported() { return cpu::gemm_bf16_available(); }
-void set_precision(Precision p) { g_precision = p == Precision::BF16 && bf16_supported() ? p : Precision::F32; }
-Precision precision() { return g_precision; }
-const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; }
-bool using_reference_kernels() { return g_reference; }
-void synchronize(Device device) {
-#if TINYLLAVA_HAS_CUDA
-  if (device == Device::CUDA) cuda::synchronize();
-#else
-  (void)device;
-#endif
-}
-
-void set_num_threads(int n) { cpu::set_num_threads(n); }
-int num_threads() { return cpu::num_threads(); }
-
-void matmul(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, Epilogue epi) {
-  TL_CUDA_DISPATCH(y, matmul(x, w, bias, y, epi));
-  matmul_cpu(x, w, bias, y);
-  if (epi == Epilogue::GeluTanh) gelu_tanh(y);
-  if (epi == Epilogue::GeluErf) gelu_erf(y);
-}
-
-static void matmul_cpu(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
-  if (g_reference) return ref::matmul(x, w, bias, y);
-  check_matmul(x, w, bias, y);
+void matmul(const Exec& e, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   std::vector<float> b;
-  if (bias) b = vec_f32(*bias);
-  cpu::gemm(x.ptr<float>(), x.shape[0], x.shape[1], w.data, w.dtype, bias ? b.data() : nullptr, y.ptr<float>(),
-            w.shape[0], g_precision == Precision::BF16);
+  if (bias) b = vec_f32(e, *bias);
+  gemm(e, x.ptr<float>(), x.shape[0], x.shape[1], w.data, w.dtype, bias ? b.data() : nullptr, y.ptr<float>(),
+       w.shape[0]);
 }
 
-void layernorm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y) {
-  TL_CUDA_DISPATCH(y, layernorm(x, w, b, eps, y));
-  if (g_reference) return ref::layernorm(x, w, b, eps, y);
-  check_rowwise("layernorm", x, y, &w, &b);
+void layernorm(const Exec& e, const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y) {
   const int64_t D = x.shape[x.ndim - 1];
-  const std::vector<float> wv = vec_f32(w), bv = vec_f32(b);
-  cpu::parallel_for(x.numel() / D, [&](int64_t r0, int64_t r1) {
+  const std::vector<float> wv = vec_f32(e, w), bv = vec_f32(e, b);
+  parallel_for(e.team, x.numel() / D, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) layernorm_row(x.ptr<float>() + r * D, wv.data(), bv.data(), D, eps, y.ptr<float>() + r * D);
   });
 }
 
-void rmsnorm(const Tensor& x, const Tensor& w, float eps, Tensor& y) {
-  TL_CUDA_DISPATCH(y, rmsnorm(x, w, eps, y));
-  if (g_reference) return ref::rmsnorm(x, w, eps, y);
-  check_rowwise("rmsnorm", x, y, &w, nullptr);
+void rmsnorm(const Exec& e, const Tensor& x, const Tensor& w, float eps, Tensor& y) {
   const int64_t D = x.shape[x.ndim - 1];
-  const std::vector<float> wv = vec_f32(w);
-  cpu::parallel_for(x.numel() / D, [&](int64_t r0, int64_t r1) {
+  const std::vector<float> wv = vec_f32(e, w);
+  parallel_for(e.team, x.numel() / D, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) rmsnorm_row(x.ptr<float>() + r * D, wv.data(), D, eps, y.ptr<float>() + r * D);
   }, std::max<int64_t>(8, 16384 / D));  // >= 16 K values a chunk: decode's per-head q/k norms stay on one thread
 }
 
-void gelu_tanh(Tensor& x) {
-  TL_CUDA_DISPATCH(x, gelu_tanh(x));
-  if (g_reference) return ref::gelu_tanh(x);
-  check_f32("gelu_tanh", x);
+void gelu_tanh(const Exec& e, Tensor& x) {
   float* p = x.ptr<float>();
-  cpu::parallel_for(x.numel(), [&](int64_t b, int64_t e) { cpu::isa().gelu_tanh(p + b, e - b); }, 4096);
+  parallel_for(e.team, x.numel(), [&](int64_t b, int64_t end) { e.isa->gelu_tanh(p + b, end - b); }, 4096);
 }
 
-void gelu_erf(Tensor& x) {
-  TL_CUDA_DISPATCH(x, gelu_erf(x));
-  if (g_reference) return ref::gelu_erf(x);
-  check_f32("gelu_erf", x);
+void gelu_erf(const Exec& e, Tensor& x) {
   float* p = x.ptr<float>();
-  cpu::parallel_for(x.numel(), [&](int64_t b, int64_t e) { cpu::isa().gelu_erf(p + b, e - b); }, 4096);
+  parallel_for(e.team, x.numel(), [&](int64_t b, int64_t end) { e.isa->gelu_erf(p + b, end - b); }, 4096);
 }
 
-void silu(Tensor& x) {
-  TL_CUDA_DISPATCH(x, silu(x));
-  if (g_reference) return ref::silu(x);
-  check_f32("silu", x);
-  map_inplace(x, [](float v) { return v / (1.0f + std::exp(-v)); });
+void silu(const Exec& e, Tensor& x) {
+  map_inplace(e, x, [](float v) { return v / (1.0f + std::exp(-v)); });
 }
 
-void silu_mul(const Tensor& gate_up, Tensor& out) {
-  TL_CUDA_DISPATCH(out, silu_mul(gate_up, out));
-  if (g_reference) return ref::silu_mul(gate_up, out);
-  check_silu_mul(gate_up, out);
+void silu_mul(const Exec& e, const Tensor& gate_up, Tensor& out) {
   const int64_t F = out.shape[1];
-  cpu::parallel_for(out.shape[0], [&](int64_t t0, int64_t t1) {
+  parallel_for(e.team, out.shape[0], [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float* g = gate_up.ptr<float>() + t * 2 * F;
-      cpu::isa().silu_mul(g, g + F, out.ptr<float>() + t * F, F);
+      e.isa->silu_mul(g, g + F, out.ptr<float>() + t * F, F);
     }
   });
 }
 
-void add(Tensor& y, const Tensor& x) {
-  TL_CUDA_DISPATCH(y, add(y, x));
-  if (g_reference) return ref::add(y, x);
-  check_same("add", y, x);
+void add(const Exec& e, Tensor& y, const Tensor& x) {
   float* py = y.ptr<float>();
   const float* px = x.ptr<float>();
-  cpu::parallel_for(y.numel(), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) py[i] += px[i];
+  parallel_for(e.team, y.numel(), [&](int64_t b, int64_t end) {
+    for (int64_t i = b; i < end; ++i) py[i] += px[i];
   }, 16384);
 }
 
-void rope(Tensor& x, int64_t pos0, const RopeTable& table) {
-  TL_CUDA_DISPATCH(x, rope(x, pos0, table));
-  if (g_reference) return ref::rope(x, pos0, table);
-  check_rope(x, pos0, table);
+void rope(const Exec& e, Tensor& x, int64_t pos0, const ops::RopeTable& table) {
   const int64_t H = x.shape[1], Dh = x.shape[2], half = Dh / 2;
-  cpu::parallel_for(x.shape[0], [&](int64_t t0, int64_t t1) {
+  parallel_for(e.team, x.shape[0], [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const float* c = table.cos.data() + (pos0 + t) * half;
       const float* s = table.sin.data() + (pos0 + t) * half;
@@ -181,14 +104,6 @@ void rope(Tensor& x, int64_t pos0, const RopeTable& table) {
       }
     }
   });
-}
-
-void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale, int64_t causal_offset) {
-  TL_CUDA_DISPATCH(out, attention(q, k, v, out, scale, causal_offset));
-  if (g_reference) return ref::attention(q, k, v, out, scale, causal_offset);
-  check_attention(q, k, v, out);
-  // --precision bf16: both products on bf16 operands (prefill and SigLIP; decode stays F32).
-  cpu::attention(q, k, v, out, scale, causal_offset, g_precision == Precision::BF16);
 }
 
 namespace {
@@ -214,46 +129,33 @@ struct PatchGather {
 
 }  // namespace
 
-void patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor& out) {
-  TL_CUDA_DISPATCH(out, patch_embed(pixels, w, b, out));
-  if (g_reference) return ref::patch_embed(pixels, w, b, out);
-  check_patch_embed(pixels, w, b, out);
+void patch_embed(const Exec& e, const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor& out) {
   // A GEMM over patches, out[P, D] = patches · w[D, C·p·p]ᵀ + b, whose rows are gathered from the image
   // a strip at a time inside the GEMM (no im2col buffer).
   const int64_t C = pixels.shape[0], S = pixels.shape[1], D = w.shape[0], p = w.shape[2];
   const int64_t grid = (S - p) / p + 1, P = grid * grid, K = C * p * p;
   const PatchGather g{pixels.ptr<float>(), S, p, grid};
-  const std::vector<float> bias = vec_f32(b);
-  cpu::gemm_gather(&PatchGather::rows, &g, P, K, w.data, w.dtype, bias.data(), out.ptr<float>(), D);
+  const std::vector<float> bias = vec_f32(e, b);
+  gemm_gather(e, &PatchGather::rows, &g, P, K, w.data, w.dtype, bias.data(), out.ptr<float>(), D);
 }
 
-void embed(const Tensor& table, const int* ids, int64_t n, Tensor& out) {
-  TL_CUDA_DISPATCH(out, embed(table, ids, n, out));
-  if (g_reference) return ref::embed(table, ids, n, out);
-  check_embed(table, ids, n, out);
+void embed(const Exec& e, const Tensor& table, const int* ids, int64_t n, Tensor& out) {
   const int64_t D = table.shape[1];
   const size_t row_bytes = static_cast<size_t>(D) * dtype_size(table.dtype);
   for (int64_t i = 0; i < n; ++i)
-    cpu::isa().to_f32(static_cast<const char*>(table.data) + ids[i] * row_bytes, table.dtype, out.ptr<float>() + i * D, D);
+    e.isa->to_f32(static_cast<const char*>(table.data) + ids[i] * row_bytes, table.dtype, out.ptr<float>() + i * D, D);
 }
 
 void copy(const Tensor& src, Tensor& dst) {
-  TL_CUDA_DISPATCH(dst, copy(src, dst));
-  check_copy(src, dst);
   std::copy_n(src.ptr<const float>(), src.numel(), dst.ptr<float>());
 }
 
 void copy_columns(const Tensor& src, int64_t col0, Tensor& dst) {
-  TL_CUDA_DISPATCH(dst, copy_columns(src, col0, dst));
-  check_copy_columns(src, col0, dst);
   const int64_t n = dst.shape[1], m = src.shape[1];
   for (int64_t t = 0; t < dst.shape[0]; ++t) std::copy_n(src.ptr<const float>() + t * m + col0, n, dst.ptr<float>() + t * n);
 }
 
 int64_t argmax(const Tensor& x) {
-  TL_CUDA_DISPATCH(x, argmax(x));
-  check_f32("argmax", x);
-  if (x.numel() == 0) fail_internal("argmax: empty tensor");
   const float* p = x.ptr<const float>();
   int64_t best = 0;
   for (int64_t i = 1; i < x.numel() && !std::isnan(p[best]); ++i)
@@ -261,29 +163,4 @@ int64_t argmax(const Tensor& x) {
   return best;
 }
 
-RopeTable RopeTable::make(int head_dim, double base, int64_t positions) {
-  static std::atomic<uint64_t> serials{0};
-  RopeTable t;
-  t.head_dim = head_dim;
-  t.positions = positions;
-  t.serial = ++serials;
-  const int half = head_dim / 2;
-  // OpenELMRotaryEmbedding: inv_freq = 1 / base ** (arange(0, Dh, 2).float() / Dh), all in fp32;
-  // angle = fp32(position) * inv_freq.
-  std::vector<float> inv_freq(half);
-  for (int j = 0; j < half; ++j) {
-    float e = static_cast<float>(2 * j) / static_cast<float>(head_dim);
-    inv_freq[j] = 1.0f / std::pow(static_cast<float>(base), e);
-  }
-  t.cos.resize(static_cast<size_t>(positions * half));
-  t.sin.resize(static_cast<size_t>(positions * half));
-  for (int64_t p = 0; p < positions; ++p)
-    for (int j = 0; j < half; ++j) {
-      float angle = static_cast<float>(p) * inv_freq[j];
-      t.cos[p * half + j] = std::cos(angle);
-      t.sin[p * half + j] = std::sin(angle);
-    }
-  return t;
-}
-
-}  // namespace tl::ops
+}  // namespace tl::cpu

@@ -33,7 +33,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 thread_local bool t_in_parallel = false;
-std::atomic<int> g_spin_us{kDefaultSpinMicros};
 
 int64_t now_ns() { return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count(); }
 
@@ -43,8 +42,8 @@ inline void cpu_relax() {
 #endif
 }
 
-// One waiting thread's spin budget. After a successful spin it doubles (up to spin_us()); after a
-// sleep it is reset from what the wait needed: spin_us() when the awaited event came within spin_us()
+// One waiting thread's spin budget. After a successful spin it doubles (up to the team's spin_us); after
+// a sleep it is reset from what the wait needed: spin_us when the awaited event came within spin_us
 // of the start (a quiet machine, only a longer gap than the budget); otherwise the other side was
 // descheduled (or the program idle), and the next kCooldown waits sleep at once, as a plain pool
 // does. Same-window A/B, decode tok/s with a busy loop on one of the 2 cores: 33 sleeping at once,
@@ -52,13 +51,13 @@ inline void cpu_relax() {
 // quiet machine the cooldown costs nothing measurable (44-63 either way, 35-44 sleeping at once).
 class SpinBudget {
  public:
-  int64_t ns() const { return cooldown_ > 0 ? 0 : std::min(ns_, max_ns()); }
-  void spun() { ns_ = std::max<int64_t>(std::min(2 * ns_, max_ns()), kMinGrowNs); }
-  void slept(int64_t needed_ns) {
+  int64_t ns(int64_t max_ns) const { return cooldown_ > 0 ? 0 : std::min(ns_, max_ns); }
+  void spun(int64_t max_ns) { ns_ = std::max<int64_t>(std::min(2 * ns_, max_ns), kMinGrowNs); }
+  void slept(int64_t needed_ns, int64_t max_ns) {
     if (cooldown_ > 0) {
       --cooldown_;
-    } else if (needed_ns <= max_ns()) {
-      ns_ = max_ns();
+    } else if (needed_ns <= max_ns) {
+      ns_ = max_ns;
     } else {
       ns_ = 0;
       cooldown_ = kCooldown;
@@ -68,7 +67,6 @@ class SpinBudget {
  private:
   static constexpr int64_t kMinGrowNs = 1000;
   static constexpr int kCooldown = 64;  // waits (~half a decode step's regions)
-  static int64_t max_ns() { return int64_t{1000} * g_spin_us.load(std::memory_order_relaxed); }
   int64_t ns_ = 0;
   int cooldown_ = 0;
 };
@@ -103,8 +101,9 @@ class Pool {
   }
   int threads() const { return threads_; }
 
-  void run(int chunks, const std::function<void(int)>& chunk_fn) {
+  void run(int chunks, int64_t spin_ns, const std::function<void(int)>& chunk_fn) {
     job_ = &chunk_fn;
+    spin_ns_.store(spin_ns, std::memory_order_relaxed);
     pending_.store(chunks - 1);  // chunk 0 runs here
     published_ns_.store(now_ns(), std::memory_order_relaxed);
     const uint64_t generation = (region_.load() >> 16) + 1;
@@ -118,8 +117,8 @@ class Pool {
     t_in_parallel = false;
     auto done = [this] { return pending_.load(std::memory_order_acquire) == 0; };
     const int64_t start = now_ns();
-    if (spin_until(done, start, caller_budget_.ns())) {
-      caller_budget_.spun();
+    if (spin_until(done, start, caller_budget_.ns(spin_ns))) {
+      caller_budget_.spun(spin_ns);
       return;
     }
     {
@@ -128,7 +127,7 @@ class Pool {
       done_.wait(lock, done);
       caller_asleep_.store(false);
     }
-    caller_budget_.slept(finished_ns_.load(std::memory_order_relaxed) - start);
+    caller_budget_.slept(finished_ns_.load(std::memory_order_relaxed) - start, spin_ns);
   }
 
  private:
@@ -138,9 +137,9 @@ class Pool {
     t_in_parallel = true;
     for (;;) {
       auto fresh = [&] { return (region_.load(std::memory_order_acquire) >> 16) != seen; };
-      const int64_t start = now_ns();
-      if (spin_until(fresh, start, budget.ns())) {
-        budget.spun();
+      const int64_t start = now_ns(), spin_ns = spin_ns_.load(std::memory_order_relaxed);  // the last region's team
+      if (spin_until(fresh, start, budget.ns(spin_ns))) {
+        budget.spun(spin_ns);
       } else {
         {
           std::unique_lock<std::mutex> lock(mu_);
@@ -148,7 +147,7 @@ class Pool {
           wake_.wait(lock, fresh);
           sleepers_.fetch_sub(1);
         }
-        budget.slept(published_ns_.load(std::memory_order_relaxed) - start);
+        budget.slept(published_ns_.load(std::memory_order_relaxed) - start, spin_ns);
       }
       if (stop_) return;
       const uint64_t region = region_.load(std::memory_order_acquire);
@@ -178,46 +177,40 @@ class Pool {
   // When the last region was published and when its last worker chunk finished (steady clock, ns):
   // what a thread that slept through the wait would have needed to spin (SpinBudget::slept).
   std::atomic<int64_t> published_ns_{0}, finished_ns_{0};
+  std::atomic<int64_t> spin_ns_{0};  // the polling budget of the team that published the last region
   SpinBudget caller_budget_;
 };
 
-std::mutex g_pool_mu;
+// The process's pool (a resource, like the heap): grown to the largest team asked for, never shrunk.
+// run_mu serializes regions from different calling threads (the pool runs one region at a time).
+std::mutex g_pool_mu, g_run_mu;
 std::unique_ptr<Pool> g_pool;
-int g_requested = 0;
-
-Pool& pool() {
-  std::lock_guard<std::mutex> lock(g_pool_mu);
-  if (!g_pool) {
-    int n = g_requested > 0 ? g_requested : static_cast<int>(std::thread::hardware_concurrency());
-    g_pool = std::make_unique<Pool>(n);
-  }
-  return *g_pool;
-}
 
 }  // namespace
 
-void set_num_threads(int n) {
-  std::lock_guard<std::mutex> lock(g_pool_mu);
-  g_requested = n;
-  g_pool.reset();
+int hardware_threads() {
+  static const int n = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return n;
 }
 
-int num_threads() { return pool().threads(); }
-
-void set_spin_us(int us) { g_spin_us = us < 0 ? kDefaultSpinMicros : us; }
-int spin_us() { return g_spin_us; }
-
-void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
+void parallel_for(const Team& team, int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
-  Pool& p = pool();
-  int64_t chunks = std::min<int64_t>(p.threads(), (n + grain - 1) / grain);
+  const int64_t chunks = std::min<int64_t>(team.size(), (n + grain - 1) / grain);
   if (chunks <= 1 || t_in_parallel) {
     fn(0, n);
     return;
   }
+  std::lock_guard<std::mutex> region(g_run_mu);
+  Pool* p;
+  {
+    std::lock_guard<std::mutex> lock(g_pool_mu);
+    if (!g_pool || g_pool->threads() < chunks) g_pool = std::make_unique<Pool>(static_cast<int>(chunks));
+    p = g_pool.get();
+  }
   const int64_t per = n / chunks, extra = n % chunks;
-  p.run(static_cast<int>(chunks), [&](int c) {
+  const int64_t spin_ns = int64_t{1000} * (team.spin_us < 0 ? kDefaultSpinMicros : team.spin_us);
+  p->run(static_cast<int>(chunks), spin_ns, [&](int c) {
     int64_t begin = c * per + std::min<int64_t>(c, extra);
     int64_t end = begin + per + (c < extra ? 1 : 0);
     fn(begin, end);

@@ -1,19 +1,20 @@
 // kernels/cuda/cuda_ops.h — the CUDA implementation of kernels/ops.h, and the raw launchers the
 // tests and benchmarks call directly.
 //
-// The ops in kernels/ops.h run here when their tensors live on Device::CUDA (the CPU ops dispatch on
-// the device of the output); same contracts, same shapes. Activations are F32; weights stay in their
+// The ops in kernels/ops.h run here when their tensors live on Device::CUDA (kernels/ops.cpp dispatches
+// on the device of the output); same contracts, same shapes. Activations are F32; weights stay in their
 // stored dtype (F32, F16, BF16). Matrix products with F16/BF16 weights run on tensor cores with the
 // activations rounded to the weight's dtype and F32 accumulation (a bf16/f16-level error, stated in
 // the README); F32 weights run an F32 SIMT kernel (exact F32 math, summation order aside).
-// Built only with CUDA (TINYLLAVA_HAS_CUDA); without it no tensor can live on the GPU (tensor/buffer.h
-// refuses device memory), and the CPU ops fail on one.
+// Built with CUDA (TINYLLAVA_HAS_CUDA); without it ops_cuda_none.cpp defines the ops the dispatch calls
+// as internal errors (no tensor can live on the GPU then: tensor/buffer.h refuses device memory).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 
-#include "kernels/ops.h"
+#include "kernels/types.h"
+#include "tensor/tensor.h"
 
 namespace tl::cuda {
 

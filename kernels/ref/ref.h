@@ -7,7 +7,8 @@
 //   Linear weights are [N, K] (PyTorch's [out, in]); y = x·Wᵀ + b.
 #pragma once
 
-#include "kernels/ops.h"
+#include "kernels/types.h"
+#include "tensor/tensor.h"
 
 namespace tl::ref {
 

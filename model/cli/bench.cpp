@@ -1,8 +1,8 @@
 // model/cli/bench.cpp — `tinyllava bench`: end-to-end timing of one image question, phase by phase,
 // each phase next to the ceiling this machine measured in the same run.
 //
-//   tinyllava bench -m DIR [-i IMAGE] [-p PROMPT] [-n 128] [-t THREADS] [--precision f32|bf16|auto]
-//                   [--repeat N] [--read-buffer MIB] [--device cpu|cuda] [--compare-f32] [--json]
+//   tinyllava bench -m DIR [-i IMAGE] [-p PROMPT] [-n 128] [--repeat N] [--read-buffer MIB] [--compare-f32]
+//                   [--json] [engine options: -t, --isa, --precision, --device]
 //
 // Phases: image preprocessing, SigLIP encode, projector, prefill of the spliced prompt (774 positions
 // for the real model and the default prompt), time to first token (preprocess + vision + projector +
@@ -33,6 +33,7 @@
 #include "kernels/ops.h"
 #include "model/cli/args.h"
 #include "model/cli/commands.h"
+#include "model/cli/options.h"
 #include "model/cli/measure.h"
 #include "tensor/error.h"
 
@@ -45,13 +46,13 @@ double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std
 
 // GB/s of bytes copied by memcpy over a 256 MiB buffer on all threads (median of 5): kept next to the
 // read ceiling for comparison (a copy also writes, and allocates its destination lines).
-double copy_bandwidth_gbs() {
+double copy_bandwidth_gbs(const cpu::Team& team) {
   const size_t n = 256u << 20;
   std::vector<char> a(n, 1), b(n, 2);
   std::vector<double> runs;
   for (int r = 0; r < 5; ++r) {
     auto t0 = Clock::now();
-    cpu::parallel_for(64, [&](int64_t c0, int64_t c1) {
+    cpu::parallel_for(team, 64, [&](int64_t c0, int64_t c1) {
       std::memcpy(b.data() + c0 * (n / 64), a.data() + c0 * (n / 64), (c1 - c0) * (n / 64));
     });
     runs.push_back(n / (ms_since(t0) * 1e6));
@@ -77,6 +78,8 @@ struct BenchResult {
   double copy_gbs = 0;
   double logit_error = -1;        // --compare-f32 only
   int agree = -1;
+  int threads = 0;
+  std::string amx_status;
 };
 
 Spread phase(const BenchResult& r, double PhaseTimes::*field) {
@@ -95,10 +98,10 @@ std::string range(const BenchResult& r, const Spread& s) {
 void print_phases(const BenchResult& r) {
   const PhaseTimes& t0 = r.runs.front();
   std::printf("%s: threads %d, precision %s, %lld prompt positions, %d decode tokens", device_name(r.device),
-              ops::num_threads(), r.precision.c_str(), static_cast<long long>(t0.prompt_positions), t0.decode_tokens);
+              r.threads, r.precision.c_str(), static_cast<long long>(t0.prompt_positions), t0.decode_tokens);
   if (r.runs.size() > 1) std::printf(", median of %zu runs [min–max]", r.runs.size());
   std::printf("\n");
-  if (r.device == Device::CPU) std::printf("AMX            %s\n", cpu::amx_status());
+  if (r.device == Device::CPU) std::printf("AMX            %s\n", r.amx_status.c_str());
   std::printf("load           %9.1f ms\n", r.load_ms);
   const double prefill_tok_s = t0.prompt_positions / (phase(r, &PhaseTimes::prefill_ms).median / 1e3);
   const struct {
@@ -170,7 +173,7 @@ std::string bench_json(const BenchResult& r) {
   const double tok_s = phase(r, &PhaseTimes::decode_tok_s).median;
   json::Value o = json::Value::object();
   o.set("device", json::Value::string(device_name(r.device)));
-  o.set("threads", json::Value::integer(ops::num_threads()));
+  o.set("threads", json::Value::integer(r.threads));
   o.set("precision", json::Value::string(r.precision));
   o.set("load_ms", rounded(r.load_ms));
   o.set("preprocess_ms", rounded(phase(r, &PhaseTimes::preprocess_ms).median));
@@ -206,14 +209,14 @@ std::string bench_json(const BenchResult& r) {
 }
 
 // The exact F32 CPU path on the same request: logit error and greedy agreement of `r.last`.
-void compare_with_f32(const std::string& dir, Vlm& vlm, const ImageU8& image, const Request& req, BenchResult& r) {
+void compare_with_f32(const std::string& dir, const EngineOptions& options, const ImageU8& image, const Request& req,
+                      BenchResult& r) {
+  EngineOptions f32 = options;
+  f32.device = Device::CPU;
+  f32.kernels.precision = ops::Precision::F32;
+  Engine exact_engine(dir, f32);
   Trace exact;
-  if (r.device == Device::CUDA) {
-    Vlm cpu(dir, Device::CPU);
-    time_pipeline(cpu, image, req, ops::Precision::F32, exact);
-  } else {
-    time_pipeline(vlm, image, req, ops::Precision::F32, exact);
-  }
+  time_pipeline(exact_engine, image, req, exact);
   double max_ref = 0, max_diff = 0;
   for (size_t i = 0; i < exact.logits.size(); ++i) {
     max_ref = std::max(max_ref, std::fabs(static_cast<double>(exact.logits[i])));
@@ -228,27 +231,17 @@ void compare_with_f32(const std::string& dir, Vlm& vlm, const ImageU8& image, co
 }
 
 Args bench_args() {
-  return Args("bench", "Time one image question end to end, phase by phase, against this machine's ceilings.",
-              {{"-m", "--model", "DIR", "checkpoint directory (e.g. from 'tinyllava synth --config full')"},
+  std::vector<Option> o = {{"-m", "--model", "DIR", "checkpoint directory (e.g. from 'tinyllava synth --config full')"},
                {"-i", "--image", "IMAGE", "image file (default: a synthetic 640x480 image)"},
                {"-p", "--prompt", "TEXT", "question (default: What are these?)"},
                {"-n", "--decode-tokens", "N", "tokens to decode (default 128; EOS ignored)"},
-               {"-t", "--threads", "N", "CPU threads (default: all)"},
-               {nullptr, "--precision", "f32|bf16|auto", "CPU matrix products (default auto: bf16 where supported)"},
                {nullptr, "--repeat", "N", "measured passes after the warm-up (default 1); medians and ranges reported"},
                {nullptr, "--read-buffer", "MIB", "size of the read-bandwidth buffer (default 512)"},
-               kDeviceOption,
                {nullptr, "--no-cuda-graph", nullptr, "with --device cuda: launch each decode kernel instead of replaying a graph"},
                {nullptr, "--compare-f32", nullptr, "also run the exact F32 path and report the logit error and greedy agreement"},
-               {nullptr, "--json", nullptr, "end with one JSON line of the results"}});
-}
-
-ops::Precision precision_option(const Args& args) {
-  const std::string prec = args.str("--precision", "auto");
-  if (prec != "f32" && prec != "bf16" && prec != "auto")
-    fail_input("bench: --precision: expected f32, bf16 or auto, got '%s'", prec.c_str());
-  if (prec == "bf16" && !ops::bf16_supported()) fail_input("bench: --precision bf16: this CPU has no AVX512_BF16");
-  return prec == "f32" ? ops::Precision::F32 : ops::Precision::BF16;
+               {nullptr, "--json", nullptr, "end with one JSON line of the results"}};
+  for (const Option& e : engine_option_list(true)) o.push_back(e);
+  return Args("bench", "Time one image question end to end, phase by phase, against this machine's ceilings.", o);
 }
 
 }  // namespace
@@ -256,49 +249,51 @@ ops::Precision precision_option(const Args& args) {
 int cmd_bench(int argc, char** argv) {
   Args args = bench_args();
   if (!args.parse(argc, argv, 2)) return 0;
-  if (args.has("--threads")) ops::set_num_threads(static_cast<int>(args.integer("--threads", 0, 1, 1024)));
-  const ops::Precision precision = precision_option(args);
+  EngineOptions options = engine_options(args, "bench");
+  options.cuda_graphs = !args.has("--no-cuda-graph");
   const int repeat = static_cast<int>(args.integer("--repeat", 1, 1, 1000));
   const size_t read_bytes = static_cast<size_t>(args.integer("--read-buffer", 512, 1, 1 << 20)) << 20;
 
   BenchResult r;
-  r.device = device_option(args);
+  r.device = options.device;
   auto t0 = Clock::now();
-  Vlm vlm(args.required("--model"), r.device);
-  vlm.set_cuda_graphs(!args.has("--no-cuda-graph"));
+  Engine engine(args.required("--model"), options);
   r.load_ms = ms_since(t0);
   const ImageU8 image = args.has("--image") ? load_image(args.str("--image")) : synthetic_image();
   Request req;
   req.prompt = args.str("--prompt", "What are these?");
-  req.max_new_tokens = static_cast<int>(args.integer("--decode-tokens", 128, 1, 1 << 20));
-  req.ignore_eos = true;
+  req.generate.max_new_tokens = static_cast<int>(args.integer("--decode-tokens", 128, 1, 1 << 20));
+  req.generate.ignore_eos = true;
   req.keep_stages = false;
 
   // Warm-up (pages in the mmapped weights, sizes the arenas), the ceilings, then the measured passes.
-  time_pipeline(vlm, image, req, precision, r.last);
+  time_pipeline(engine, image, req, r.last);
   r.have_ceilings = r.device == Device::CPU;
-  if (r.have_ceilings) r.ceilings = cpu::measure_ceilings(read_bytes);
+  const int threads = engine.kernels().threads();
+  r.threads = threads;
+  if (r.have_ceilings) r.ceilings = cpu::measure_ceilings(threads, read_bytes);
   r.peak_rss_reset = !r.have_ceilings || reset_peak_rss();
-  for (int i = 0; i < repeat; ++i) r.runs.push_back(time_pipeline(vlm, image, req, precision, r.last));
+  for (int i = 0; i < repeat; ++i) r.runs.push_back(time_pipeline(engine, image, req, r.last));
   r.peak_rss = peak_rss_bytes();
   if (r.have_ceilings) {
-    cpu::ReadBuffer buf(read_bytes);
-    r.read_after = cpu::read_bandwidth_all_threads(buf);
-    r.matrix = matrix_peak(r.ceilings, ops::precision());
-    r.vision_flops = vision_flops(vlm.model().config);
-    r.prefill_flops = prefill_flops(vlm.model().config, r.runs.front().prompt_positions);
+    cpu::ReadBuffer buf(read_bytes, threads);
+    r.read_after = cpu::read_bandwidth(buf, cpu::read_kernels(), threads);
+    r.matrix = matrix_peak(r.ceilings, engine.kernels());
+    r.vision_flops = vision_flops(engine.config());
+    r.prefill_flops = prefill_flops(engine.config(), r.runs.front().prompt_positions);
   }
-  r.copy_gbs = copy_bandwidth_gbs();
-  r.weight_bytes = text_weight_bytes(vlm.model());
-  r.file_bytes = vlm.model().checkpoint->total_bytes();
-  r.vision_layers = vlm.model().config.vision_layers_used();
+  r.copy_gbs = copy_bandwidth_gbs(engine.kernels().cpu().team);
+  r.weight_bytes = text_weight_bytes(engine.model());
+  r.file_bytes = engine.model().checkpoint->total_bytes();
+  r.vision_layers = engine.config().vision_layers_used();
   // On the GPU, F16/BF16 weights run on tensor cores (activations rounded to the weight dtype) and F32
   // weights in F32: the "precision" is the weights' dtype.
-  r.precision = r.device == Device::CUDA ? std::string("cuda-") + dtype_name(vlm.model().weights.text.layers.at(0).qkv.dtype)
-                                         : ops::precision_name(ops::precision());
+  r.precision = r.device == Device::CUDA ? std::string("cuda-") + dtype_name(engine.model().weights.text.layers.at(0).qkv.dtype)
+                                         : ops::precision_name(engine.kernels().precision());
+  r.amx_status = cpu::amx_status();
   print_phases(r);
   if (r.have_ceilings) print_ceilings(r);
-  if (args.has("--compare-f32")) compare_with_f32(args.required("--model"), vlm, image, req, r);
+  if (args.has("--compare-f32")) compare_with_f32(args.required("--model"), options, image, req, r);
   if (args.has("--json")) std::printf("%s\n", bench_json(r).c_str());
   return 0;
 }

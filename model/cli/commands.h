@@ -9,7 +9,9 @@ int cmd_info(int argc, char** argv);      // tinyllava info -m DIR
 int cmd_synth(int argc, char** argv);     // tinyllava synth -o DIR [--config ...] [--dtype ...]
 int cmd_tokenize(int argc, char** argv);  // tinyllava tokenize -m MODEL [--bos] [--chat] [--decode] [--pieces]
 int cmd_run(int argc, char** argv);       // tinyllava run -m DIR [-i IMAGE] -p PROMPT ...
-int cmd_dump(int argc, char** argv);      // tinyllava dump -m DIR [-i IMAGE] -p PROMPT -o OUTDIR ...
+int cmd_dump(int argc, char** argv);
+int cmd_embed(int argc, char** argv);     // tinyllava embed -m DIR -i IMAGE -o FILE.npy
+int cmd_chat(int argc, char** argv);      // tinyllava chat -m DIR [-i IMAGE] ...      // tinyllava dump -m DIR [-i IMAGE] -p PROMPT -o OUTDIR ...
 int cmd_bench(int argc, char** argv);     // tinyllava bench -m DIR [--precision ...] [--repeat N] [--json]
 int cmd_roofline(int argc, char** argv);  // tinyllava roofline [-m DIR] [-o FILE.svg] [-t N] [--precision ...]
 

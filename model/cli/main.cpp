@@ -20,6 +20,8 @@ const char kUsage[] =
     "\n"
     "commands:\n"
     "  run    -m DIR [-i IMAGE] -p PROMPT   answer a prompt about an image, streaming the answer\n"
+    "  chat   -m DIR [-i IMAGE]             a conversation: questions from the terminal or a pipe\n"
+    "  embed  -m DIR -i IMAGE -o F.npy      encode an image once (for run/chat --image-embeds)\n"
     "  dump   -m DIR [-i IMAGE] -p PROMPT -o DIR   write every stage of the exact pipeline as .npy\n"
     "  bench  -m DIR        time one image question end to end (add --json for one JSON line)\n"
     "  roofline [-m DIR]    time every kernel at the model's shapes; draw them on this CPU's roofline (SVG)\n"
@@ -43,9 +45,11 @@ int main(int argc, char** argv) {
     if (!std::strcmp(cmd, "tokenize")) return tl::cli::cmd_tokenize(argc, argv);
     if (!std::strcmp(cmd, "run")) return tl::cli::cmd_run(argc, argv);
     if (!std::strcmp(cmd, "dump")) return tl::cli::cmd_dump(argc, argv);
+    if (!std::strcmp(cmd, "chat")) return tl::cli::cmd_chat(argc, argv);
+    if (!std::strcmp(cmd, "embed")) return tl::cli::cmd_embed(argc, argv);
     if (!std::strcmp(cmd, "bench")) return tl::cli::cmd_bench(argc, argv);
     if (!std::strcmp(cmd, "roofline")) return tl::cli::cmd_roofline(argc, argv);
-    std::fprintf(stderr, "tinyllava: error: unknown command '%s' (expected run, dump, bench, roofline, info, synth or tokenize)\n", cmd);
+    std::fprintf(stderr, "tinyllava: error: unknown command '%s' (expected run, chat, embed, dump, bench, roofline, info, synth or tokenize)\n", cmd);
     return 2;
   } catch (const tl::Error& e) {
     std::fflush(stdout);

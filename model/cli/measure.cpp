@@ -35,15 +35,15 @@ ImageU8 synthetic_image() {
   return im;
 }
 
-PhaseTimes time_pipeline(Vlm& vlm, const ImageU8& image, Request req, ops::Precision p, Trace& trace) {
-  ops::set_precision(p);
+PhaseTimes time_pipeline(Engine& engine, const ImageU8& image, Request req, Trace& trace) {
   PhaseTimes t;
   auto start = Clock::now();
-  OwnedTensor pixels = preprocess_image(image, vlm.model().config);
+  OwnedTensor pixels = preprocess_image(image, engine.config());
   t.preprocess_ms = ms_since(start);
   req.pixels = &pixels.tensor;
+  req.reuse_image = false;  // every pass runs the vision tower
   bool first = true;
-  vlm.run(req, trace, [&](int) {
+  run(engine, req, trace, [&](int) {
     if (first) t.ttft_ms = ms_since(start);
     first = false;
     return true;
@@ -109,8 +109,10 @@ double prefill_flops(const VlmConfig& c, int64_t T) {
   return f;
 }
 
-MatrixPeak matrix_peak(const cpu::Ceilings& c, ops::Precision p) {
-  if (p == ops::Precision::BF16 && cpu::amx_in_use() && c.amx_bf16.present()) return {"AMX bf16", c.amx_bf16.all};
+MatrixPeak matrix_peak(const cpu::Ceilings& c, const ops::Context& k) {
+  const ops::Precision p = k.precision();
+  if (p == ops::Precision::BF16 && k.cpu().bf16_kernel == cpu::Bf16Kernel::Amx && c.amx_bf16.present())
+    return {"AMX bf16", c.amx_bf16.all};
   if (p == ops::Precision::BF16 && c.bf16_dot.present()) return {"bf16 dot", c.bf16_dot.all};
   return {"fp32 FMA", c.fp32_fma.all};
 }

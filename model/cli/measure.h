@@ -18,7 +18,7 @@
 #include "kernels/cpu/ceilings.h"
 #include "kernels/ops.h"
 #include "model/image.h"
-#include "model/vlm.h"
+#include "model/generate.h"
 #include "weights/json.h"
 
 namespace tl::cli {
@@ -36,9 +36,9 @@ struct PhaseTimes {
   int64_t prompt_positions = 0;
 };
 
-// Preprocesses `image`, runs `req` with it at precision `p` (CPU), and times each phase; the outputs
-// stay in `trace`.
-PhaseTimes time_pipeline(Vlm& vlm, const ImageU8& image, Request req, ops::Precision p, Trace& trace);
+// Preprocesses `image`, runs `req` with it on `engine` (the vision tower runs every time), and times
+// each phase; the outputs stay in `trace`.
+PhaseTimes time_pipeline(Engine& engine, const ImageU8& image, Request req, Trace& trace);
 
 // Median and range of one quantity over repeated runs.
 struct Spread {
@@ -63,7 +63,7 @@ struct MatrixPeak {
   std::string name;  // "fp32 FMA", "bf16 dot", "AMX bf16"
   double gflops = 0;  // all threads
 };
-MatrixPeak matrix_peak(const cpu::Ceilings& c, ops::Precision p);
+MatrixPeak matrix_peak(const cpu::Ceilings& c, const ops::Context& k);
 
 // "fp32 FMA 527 GFLOP/s, bf16 dot 1053 GFLOP/s, int8 dot 874 GOP/s, AMX bf16 absent" (all threads) and
 // the same for one thread.

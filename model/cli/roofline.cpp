@@ -31,6 +31,7 @@
 #include "model/cli/args.h"
 #include "model/cli/commands.h"
 #include "model/cli/measure.h"
+#include "model/cli/options.h"
 #include "tensor/buffer.h"
 #include "tensor/error.h"
 #include "weights/synth.h"
@@ -47,6 +48,7 @@ constexpr int64_t kDefaultPromptTextTokens = 46;
 
 // Everything a kernel measurement needs to know besides its shape.
 struct KernelContext {
+  const ops::Context* ops = nullptr;  // the kernels' options (precision, threads, ISA)
   DType wt = DType::F16;   // stored weight dtype
   int reps = 5;
   MatrixPeak matrix;       // bounds GEMMs with >= 4 rows at the precision in use
@@ -102,7 +104,7 @@ KernelPoint gemm_point(const KernelContext& k, const char* label, const char* gr
   p.flops = gemm_flops(M, N, K);
   p.bytes = static_cast<double>(w[0].tensor.nbytes() + x.tensor.nbytes() + y.tensor.nbytes() + (bias ? b.tensor.nbytes() : 0));
   size_t call = 0;
-  p.ms = median_ms([&] { ops::matmul(x.tensor, w[call++ % w.size()].tensor, bias ? &b.tensor : nullptr, y.tensor, epi); },
+  p.ms = median_ms([&] { ops::matmul(*k.ops, x.tensor, w[call++ % w.size()].tensor, bias ? &b.tensor : nullptr, y.tensor, epi); },
                    k.reps);
   const MatrixPeak& roof = M >= 4 ? k.matrix : k.fp32;
   p.roof = roof.name;
@@ -128,7 +130,7 @@ KernelPoint attention_point(const KernelContext& k, const char* label, const cha
   int call = 0;
   p.ms = median_ms([&] {
     const int c = call++ % copies;
-    ops::attention(q.tensor, kv[2 * c].tensor, kv[2 * c + 1].tensor, out.tensor, scale, causal_offset);
+    ops::attention(*k.ops, q.tensor, kv[2 * c].tensor, kv[2 * c + 1].tensor, out.tensor, scale, causal_offset);
   }, k.reps);
   const MatrixPeak& roof = T >= 4 ? k.attention : k.fp32;
   p.roof = roof.name;
@@ -147,7 +149,7 @@ KernelPoint patch_embed_point(const KernelContext& k, const VisionConfig& v) {
                    static_cast<long long>(S), static_cast<long long>(P), static_cast<long long>(D), dtype_name(k.wt));
   r.flops = gemm_flops(P, D, C * p * p);
   r.bytes = static_cast<double>(px.tensor.nbytes() + w.tensor.nbytes() + out.tensor.nbytes());
-  r.ms = median_ms([&] { ops::patch_embed(px.tensor, w.tensor, b.tensor, out.tensor); }, k.reps);
+  r.ms = median_ms([&] { ops::patch_embed(*k.ops, px.tensor, w.tensor, b.tensor, out.tensor); }, k.reps);
   r.roof = k.fp32.name;
   r.roof_gflops = k.fp32.gflops;
   return r;
@@ -164,8 +166,8 @@ KernelPoint norm_point(const KernelContext& k, bool layernorm, int64_t T, int64_
   p.flops = (layernorm ? 8.0 : 4.0) * T * D;
   p.bytes = static_cast<double>(x.tensor.nbytes() + y.tensor.nbytes() + (layernorm ? 2 : 1) * w.tensor.nbytes());
   p.ms = median_ms([&] {
-    if (layernorm) ops::layernorm(x.tensor, w.tensor, b.tensor, 1e-6f, y.tensor);
-    else ops::rmsnorm(x.tensor, w.tensor, 1e-6f, y.tensor);
+    if (layernorm) ops::layernorm(*k.ops, x.tensor, w.tensor, b.tensor, 1e-6f, y.tensor);
+    else ops::rmsnorm(*k.ops, x.tensor, w.tensor, 1e-6f, y.tensor);
   }, k.reps);
   p.roof = k.fp32.name;
   p.roof_gflops = k.fp32.gflops;
@@ -252,72 +254,70 @@ ModelShapes builtin_full() {
 }
 
 // A checkpoint's shapes, and its end-to-end pass (a warm-up, then the measured one) for the phase bar.
-ModelShapes checkpoint_with_phases(Vlm& vlm, int decode_tokens, ops::Precision p, RooflineChart& ch) {
+ModelShapes checkpoint_with_phases(Engine& engine, int decode_tokens, RooflineChart& ch) {
   Request req;
   req.prompt = "What are these?";
-  req.max_new_tokens = decode_tokens;
-  req.ignore_eos = true;
+  req.generate.max_new_tokens = decode_tokens;
+  req.generate.ignore_eos = true;
   req.keep_stages = false;
   const ImageU8 image = synthetic_image();
   Trace trace;
-  time_pipeline(vlm, image, req, p, trace);
-  const PhaseTimes t = time_pipeline(vlm, image, req, p, trace);
+  time_pipeline(engine, image, req, trace);
+  const PhaseTimes t = time_pipeline(engine, image, req, trace);
   ch.phases = {{"preprocess", t.preprocess_ms}, {"SigLIP", t.vision_ms}, {"projector", t.projector_ms},
                {"prefill", t.prefill_ms}, {"decode", t.decode_ms}};
   ch.phases_note = strfmt("one image question, %lld positions, %d decode tokens at %.1f tok/s",
                           static_cast<long long>(t.prompt_positions), t.decode_tokens, t.decode_tok_s);
   ModelShapes m;
-  m.config = vlm.model().config;
-  m.wt = vlm.model().weights.text.layers.at(0).qkv.dtype;
+  m.config = engine.config();
+  m.wt = engine.model().weights.text.layers.at(0).qkv.dtype;
   m.T = t.prompt_positions;
-  ch.model = strfmt("%s, %s weights", vlm.model().dir.c_str(), dtype_name(m.wt));
+  ch.model = strfmt("%s, %s weights", engine.model().dir.c_str(), dtype_name(m.wt));
   return m;
 }
 
 }  // namespace
 
 int cmd_roofline(int argc, char** argv) {
-  Args args("roofline", "Time every kernel of the model at its real shapes and draw them on this machine's roofline.",
-            {{"-m", "--model", "DIR", "checkpoint: its config's shapes and weight dtype, and the end-to-end bar (default: the built-in full config, F16, no bar)"},
-             {"-o", "--output", "FILE.svg", "where to write the chart (default roofline.svg)"},
-             {"-t", "--threads", "N", "CPU threads (default: all)"},
-             {nullptr, "--precision", "f32|bf16|auto", "CPU matrix products (default auto: bf16 where supported)"},
-             {"-n", "--decode-tokens", "N", "with -m: tokens decoded in the end-to-end pass (default 32)"},
-             {nullptr, "--reps", "N", "timed calls per kernel, median taken (default 5)"},
-             {nullptr, "--read-buffer", "MIB", "size of the read-bandwidth buffer (default 512)"}});
+  std::vector<Option> o = {
+      {"-m", "--model", "DIR", "checkpoint: its config's shapes and weight dtype, and the end-to-end bar (default: the built-in full config, F16, no bar)"},
+      {"-o", "--output", "FILE.svg", "where to write the chart (default roofline.svg)"},
+      {"-n", "--decode-tokens", "N", "with -m: tokens decoded in the end-to-end pass (default 32)"},
+      {nullptr, "--reps", "N", "timed calls per kernel, median taken (default 5)"},
+      {nullptr, "--read-buffer", "MIB", "size of the read-bandwidth buffer (default 512)"}};
+  for (const Option& e : engine_option_list(true))
+    if (std::string(e.long_name) != "--device" && std::string(e.long_name) != "--ctx") o.push_back(e);
+  Args args("roofline", "Time every kernel of the model at its real shapes and draw them on this machine's roofline.", o);
   if (!args.parse(argc, argv, 2)) return 0;
-  if (args.has("--threads")) ops::set_num_threads(static_cast<int>(args.integer("--threads", 0, 1, 1024)));
-  const std::string prec = args.str("--precision", "auto");
-  if (prec != "f32" && prec != "bf16" && prec != "auto")
-    fail_input("roofline: --precision: expected f32, bf16 or auto, got '%s'", prec.c_str());
-  if (prec == "bf16" && !ops::bf16_supported()) fail_input("roofline: --precision bf16: this CPU has no AVX512_BF16");
+  const EngineOptions options = engine_options(args, "roofline");
   const std::string out = args.str("--output", "roofline.svg");
   std::ofstream svg(out, std::ios::binary);
   if (!svg) fail_input("roofline: --output: cannot write '%s'", out.c_str());
 
   // The checkpoint is loaded first (a bad one fails before a second is spent), the ceilings measured on
   // a quiet process, then the pipeline and the kernels.
-  std::unique_ptr<Vlm> vlm;
-  if (args.has("--model")) vlm = std::make_unique<Vlm>(args.str("--model"));
+  std::unique_ptr<Engine> engine;
+  if (args.has("--model")) engine = std::make_unique<Engine>(args.str("--model"), options);
+  const ops::Context kernels(options.kernels);
   RooflineChart ch;
   KernelContext k;
+  k.ops = &kernels;
   k.reps = static_cast<int>(args.integer("--reps", 5, 1, 1000));
   ch.reps = k.reps;
   ch.date = now_text();
-  ch.ceilings = cpu::measure_ceilings(static_cast<size_t>(args.integer("--read-buffer", 512, 1, 1 << 20)) << 20);
-  ops::set_precision(prec == "f32" ? ops::Precision::F32 : ops::Precision::BF16);
-  ch.precision = ops::precision_name(ops::precision());
+  ch.ceilings = cpu::measure_ceilings(kernels.threads(), static_cast<size_t>(args.integer("--read-buffer", 512, 1, 1 << 20)) << 20);
+  ch.precision = ops::precision_name(kernels.precision());
   ModelShapes m;
-  if (vlm) {
-    m = checkpoint_with_phases(*vlm, static_cast<int>(args.integer("--decode-tokens", 32, 1, 1 << 20)), ops::precision(), ch);
+  if (engine) {
+    m = checkpoint_with_phases(*engine, static_cast<int>(args.integer("--decode-tokens", 32, 1, 1 << 20)), ch);
   } else {
     m = builtin_full();
     ch.model = "built-in full config, F16 weights";
   }
   k.wt = m.wt;
-  k.matrix = matrix_peak(ch.ceilings, ops::precision());
-  k.fp32 = matrix_peak(ch.ceilings, ops::Precision::F32);
-  k.attention = ops::precision() == ops::Precision::BF16 && ch.ceilings.bf16_dot.present()
+  k.matrix = matrix_peak(ch.ceilings, kernels);
+  k.fp32 = matrix_peak(ch.ceilings, ops::Context(ops::Options{}));
+  k.attention = kernels.precision() == ops::Precision::BF16 && ch.ceilings.bf16_dot.present()
                     ? MatrixPeak{"bf16 dot", ch.ceilings.bf16_dot.all}
                     : k.fp32;
   ch.points = measure_kernels(k, m.config, m.T);

@@ -154,7 +154,7 @@ TEST(Cli, RunStreamsAnAnswerAndReportsTimings) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(r.out.empty());
   EXPECT_EQ(r.out.back(), '\n');
-  for (const char* field : {"load", "preprocess", "vision", "prefill", "tok/s", "decode", "peak RSS"})
+  for (const char* field : {"load", "image", "prefill", "tok/s", "decode", "peak RSS", "threads"})
     EXPECT_NE(r.err.find(field), std::string::npos) << field << " missing from: " << r.err;
   // Text-only and sampling options.
   RunResult t = run_tinyllava("run -m '" + kTiny + "' -p 'Hello' -n 4 --temp 0.7 --top-k 5 --top-p 0.9 --seed 3", dir.path());
@@ -192,8 +192,8 @@ TEST(Cli, RunRefusesBadInputs) {
   write_file(dir / "bad.npy", std::string(npy, sizeof npy - 1));
   expect_bad_input(run_tinyllava(run + "--pixels '" + dir.path() + "/bad.npy' -p x", dir.path()), "invalid .npy header");
   expect_bad_input(run_tinyllava(run + "-i '" + kTiny + "/image.png' --pixels '" + kTiny + "/expected/pixel_values.npy' -p x",
-                                 dir.path()), "give either -i or --pixels");
-  expect_bad_input(run_tinyllava(run + "-p '<image> hi' --raw", dir.path()), "contains <image> but no image was given");
+                                 dir.path()), "give one of -i, --pixels and --image-embeds");
+  expect_bad_input(run_tinyllava(run + "-p '<image> hi' --raw", dir.path()), "1 <image> marker(s) but 0 image(s) given");
   expect_bad_input(run_tinyllava(run + "-p x --top-p 0", dir.path()), "--top-p");
   expect_bad_input(run_tinyllava("run -m '" + dir.path() + "' -p x", dir.path()), "no model.safetensors");
   expect_bad_input(run_tinyllava(run + "-p x --device tpu", dir.path()), "--device: expected cpu or cuda, got 'tpu'");

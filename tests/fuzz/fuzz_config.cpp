@@ -1,7 +1,7 @@
 // tests/fuzz/fuzz_config.cpp — config.json validation and everything derived from an accepted config:
 // per-layer dimensions and the full checkpoint layout (names and shapes of every tensor).
 #include "fuzz_common.h"
-#include "model/config.h"
+#include "weights/config.h"
 #include "weights/layout.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

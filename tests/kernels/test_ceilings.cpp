@@ -37,11 +37,10 @@ TEST(Ceilings, EveryReadKernelSumsEveryWord) {
 }
 
 TEST(Ceilings, ReadBandwidthSweepsTheWholeBuffer) {
-  cpu::set_num_threads(2);
-  cpu::ReadBuffer buf((8u << 20) + 4096 * 3);  // not a multiple of the slice granularity
+  cpu::ReadBuffer buf((8u << 20) + 4096 * 3, 2);  // not a multiple of the slice granularity
   EXPECT_EQ(buf.bytes(), (8u << 20) + 4096 * 3);
   const uint32_t expect = plain_sum(buf.words(), buf.size());
-  cpu::ReadBandwidth all = cpu::read_bandwidth_all_threads(buf, 1);
+  cpu::ReadBandwidth all = cpu::read_bandwidth(buf, cpu::read_kernels(), 2, 1);
   EXPECT_GT(all.gbs, 0);
   EXPECT_FALSE(all.variant.empty());
   EXPECT_EQ(all.threads, 2);
@@ -49,7 +48,6 @@ TEST(Ceilings, ReadBandwidthSweepsTheWholeBuffer) {
   cpu::ReadBandwidth one = cpu::read_bandwidth(buf, {cpu::read_kernels().back()}, 1, 1);
   EXPECT_EQ(one.checksum, expect);
   EXPECT_GT(one.gbs, 0);
-  cpu::set_num_threads(0);
 }
 
 // One thread no faster than all (20 % slack), bf16 dot products no slower than fp32 FMA, AMX no slower
@@ -64,13 +62,12 @@ std::string ordering_problem(const cpu::Ceilings& c) {
 }
 
 TEST(Ceilings, MeasuredFiguresArePlausible) {
-  cpu::set_num_threads(2);
   const cpu::CpuFeatures& f = cpu::cpu_features();
   // The orderings compare timings, which a busy neighbour on a shared machine can upset for a moment:
   // measured again (up to 3 times) before they count as failed.
   std::string problem;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    const cpu::Ceilings c = cpu::measure_ceilings(128u << 20);  // past the L3 (32 MiB on the test machine)
+    const cpu::Ceilings c = cpu::measure_ceilings(2, 128u << 20);  // past the L3 (32 MiB on the test machine)
     EXPECT_NE(c.cpu.find("family"), std::string::npos) << c.cpu;
     EXPECT_EQ(c.threads, 2);
     EXPECT_EQ(c.read_buffer_bytes, 128u << 20);
@@ -92,5 +89,4 @@ TEST(Ceilings, MeasuredFiguresArePlausible) {
     if (problem.empty()) break;
   }
   EXPECT_EQ(problem, "");
-  cpu::set_num_threads(0);
 }

@@ -25,6 +25,7 @@ using namespace tl;
 namespace {
 
 std::mt19937 g_rng(1234);
+const ops::Context kCpu;  // the CPU kernels: F32, all threads, the best ISA
 
 OwnedTensor random_f32(const std::vector<int64_t>& shape, float scale = 1.0f) {
   OwnedTensor t = OwnedTensor::empty(DType::F32, shape);
@@ -195,7 +196,7 @@ TEST(Kernels, GemmLadderEveryRungMatchesReference) {
 // weight is off by at most 2⁻⁹ relative and the weights sum to 1, so |Δout| <= 2⁻⁹·max|v| (2⁻⁸ held).
 // Dh = 136 (over 8 vectors) and T < 4 take the F32 kernel.
 TEST(Kernels, Bf16AttentionBoundedByPRounding) {
-  if (!cpu::cpu_features().avx512_bf16 || !cpu::isa().attention_bf16) GTEST_SKIP() << "no AVX512_BF16 attention here";
+  if (!cpu::cpu_features().avx512_bf16 || !cpu::best_isa().attention_bf16) GTEST_SKIP() << "no AVX512_BF16 attention here";
   struct Shape {
     int64_t T, S, H, Hkv, Dh, offset;
   };
@@ -216,7 +217,7 @@ TEST(Kernels, Bf16AttentionBoundedByPRounding) {
       ref::attention(q.tensor, k.tensor, v.tensor, want.tensor, scale, s.offset);
     const int64_t group = s.H / s.Hkv;
     for (int64_t g = 0; g < s.Hkv; ++g)
-      cpu::isa().attention_bf16(q.tensor.ptr<float>() + g * group * s.Dh, s.T, s.H * s.Dh, group, s.Dh,
+      cpu::best_isa().attention_bf16(q.tensor.ptr<float>() + g * group * s.Dh, s.T, s.H * s.Dh, group, s.Dh,
                                 k.tensor.ptr<float>() + g * s.Dh, v.tensor.ptr<float>() + g * s.Dh, s.Hkv * s.Dh, s.S,
                                 s.Dh, scale, s.offset, got.tensor.ptr<float>() + g * group * s.Dh, s.H * s.Dh, s.Dh);
     double max_v = 0, max_d = 0;
@@ -334,7 +335,7 @@ TEST(Kernels, OpsMatchReferenceAtModelShapes) {
     OwnedTensor x = random_f32({s.T, s.K}), w = random_weight(DType::F16, {s.N, s.K}, 0.03f);
     OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.N}), got = OwnedTensor::empty(DType::F32, {s.T, s.N});
     ref::matmul(x.tensor, w.tensor, nullptr, want.tensor);
-    ops::matmul(x.tensor, w.tensor, nullptr, got.tensor);
+    ops::matmul(kCpu, x.tensor, w.tensor, nullptr, got.tensor);
     EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6) << "T=" << s.T << " K=" << s.K << " N=" << s.N;
   }
 }
@@ -344,28 +345,30 @@ TEST(Kernels, NormsAndActivations) {
     OwnedTensor x = random_f32({7, D}, 3.0f), w = random_weight(DType::BF16, {D}, 1.0f), b = random_weight(DType::F16, {D}, 1.0f);
     OwnedTensor want = OwnedTensor::empty(DType::F32, {7, D}), got = OwnedTensor::empty(DType::F32, {7, D});
     ref::layernorm(x.tensor, w.tensor, b.tensor, 1e-6f, want.tensor);
-    ops::layernorm(x.tensor, w.tensor, b.tensor, 1e-6f, got.tensor);
+    ops::layernorm(kCpu, x.tensor, w.tensor, b.tensor, 1e-6f, got.tensor);
     EXPECT_LE(max_rel(got.tensor, want.tensor), 1e-6) << "layernorm D=" << D;
     ref::rmsnorm(x.tensor, w.tensor, 1e-6f, want.tensor);
-    ops::rmsnorm(x.tensor, w.tensor, 1e-6f, got.tensor);
+    ops::rmsnorm(kCpu, x.tensor, w.tensor, 1e-6f, got.tensor);
     EXPECT_LE(max_rel(got.tensor, want.tensor), 1e-6) << "rmsnorm D=" << D;
-    ops::rmsnorm(x.tensor, w.tensor, 1e-6f, x.tensor);  // in place
+    ops::rmsnorm(kCpu, x.tensor, w.tensor, 1e-6f, x.tensor);  // in place
     EXPECT_LE(max_rel(x.tensor, want.tensor), 1e-6);
   }
   OwnedTensor a = random_f32({3, 1001}, 4.0f);
   using Fn = void (*)(Tensor&);
-  const Fn refs[] = {ref::gelu_tanh, ref::gelu_erf, ref::silu}, cpus[] = {ops::gelu_tanh, ops::gelu_erf, ops::silu};
+  using OpFn = void (*)(const ops::Context&, Tensor&);
+  const Fn refs[] = {ref::gelu_tanh, ref::gelu_erf, ref::silu};
+  const OpFn cpus[] = {ops::gelu_tanh, ops::gelu_erf, ops::silu};
   for (int i = 0; i < 3; ++i) {
     OwnedTensor r = random_f32({3, 1001}), c = random_f32({3, 1001});
     std::copy_n(a.tensor.ptr<float>(), a.tensor.numel(), r.tensor.ptr<float>());
     std::copy_n(a.tensor.ptr<float>(), a.tensor.numel(), c.tensor.ptr<float>());
     refs[i](r.tensor);
-    cpus[i](c.tensor);
+    cpus[i](kCpu, c.tensor);
     EXPECT_LE(max_rel(c.tensor, r.tensor), 1e-7) << "activation " << i;
   }
   OwnedTensor gu = random_f32({5, 2 * 333}), want = OwnedTensor::empty(DType::F32, {5, 333}), got = OwnedTensor::empty(DType::F32, {5, 333});
   ref::silu_mul(gu.tensor, want.tensor);
-  ops::silu_mul(gu.tensor, got.tensor);
+  ops::silu_mul(kCpu, gu.tensor, got.tensor);
   EXPECT_LE(max_rel(got.tensor, want.tensor), 1e-7);
 }
 
@@ -374,12 +377,12 @@ TEST(Kernels, RopeMatchesReferenceAndRotates) {
   OwnedTensor x = random_f32({9, 5, 64}), y = random_f32({9, 5, 64});
   std::copy_n(x.tensor.ptr<float>(), x.tensor.numel(), y.tensor.ptr<float>());
   ref::rope(x.tensor, 2040, table);
-  ops::rope(y.tensor, 2040, table);
+  ops::rope(kCpu, y.tensor, 2040, table);
   EXPECT_EQ(max_rel(y.tensor, x.tensor), 0.0);  // same formula, no FMA: bit-identical
   // Position 0 is the identity; a rotation keeps each pair's norm.
   OwnedTensor z = random_f32({1, 1, 64});
   std::vector<float> before(z.tensor.ptr<float>(), z.tensor.ptr<float>() + 64);
-  ops::rope(z.tensor, 0, table);
+  ops::rope(kCpu, z.tensor, 0, table);
   for (int i = 0; i < 64; ++i) EXPECT_EQ(z.tensor.ptr<float>()[i], before[i]);
   EXPECT_FLOAT_EQ(table.cos[0], 1.0f);
   EXPECT_NEAR(table.sin[1 * 32 + 0], std::sin(1.0), 1e-7);  // inv_freq[0] = 1
@@ -397,12 +400,12 @@ TEST(Kernels, AttentionCausalGqaAndNonCausal) {
     OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh}), got = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
     const float scale = 1.0f / std::sqrt(static_cast<float>(s.Dh));
     ref::attention(q.tensor, k.tensor, v.tensor, want.tensor, scale, s.offset);
-    ops::attention(q.tensor, k.tensor, v.tensor, got.tensor, scale, s.offset);
+    ops::attention(kCpu, q.tensor, k.tensor, v.tensor, got.tensor, scale, s.offset);
     EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6) << "T=" << s.T << " S=" << s.S << " H=" << s.H;
   }
   // The first query of a causal prefill sees only key 0: its output is exactly v[0] of its KV head.
   OwnedTensor q = random_f32({4, 4, 8}), k = random_f32({4, 2, 8}), v = random_f32({4, 2, 8}), o = random_f32({4, 4, 8});
-  ops::attention(q.tensor, k.tensor, v.tensor, o.tensor, 0.3f, 0);
+  ops::attention(kCpu, q.tensor, k.tensor, v.tensor, o.tensor, 0.3f, 0);
   for (int h = 0; h < 4; ++h)
     for (int d = 0; d < 8; ++d) EXPECT_FLOAT_EQ(o.tensor.ptr<float>()[h * 8 + d], v.tensor.ptr<float>()[(h / 2) * 8 + d]);
 }
@@ -413,22 +416,22 @@ TEST(Kernels, PatchEmbedAndEmbed) {
     const int64_t grid = (S - p) / p + 1;
     OwnedTensor want = OwnedTensor::empty(DType::F32, {grid * grid, D}), got = OwnedTensor::empty(DType::F32, {grid * grid, D});
     ref::patch_embed(px.tensor, w.tensor, b.tensor, want.tensor);
-    ops::patch_embed(px.tensor, w.tensor, b.tensor, got.tensor);
+    ops::patch_embed(kCpu, px.tensor, w.tensor, b.tensor, got.tensor);
     EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6) << "S=" << S << " p=" << p;
   }
   OwnedTensor table = random_weight(DType::BF16, {50, 33}, 1.0f);
   const int ids[] = {0, 49, 7, 7};
   OwnedTensor want = OwnedTensor::empty(DType::F32, {4, 33}), got = OwnedTensor::empty(DType::F32, {4, 33});
   ref::embed(table.tensor, ids, 4, want.tensor);
-  ops::embed(table.tensor, ids, 4, got.tensor);
+  ops::embed(kCpu, table.tensor, ids, 4, got.tensor);
   EXPECT_EQ(max_rel(got.tensor, want.tensor), 0.0);
 }
 
 TEST(Kernels, PreconditionsAreCheckedNotAssumed) {
   OwnedTensor x = random_f32({3, 8}), w = random_weight(DType::F16, {5, 9}, 1.0f), y = OwnedTensor::empty(DType::F32, {3, 5});
-  EXPECT_THROW(ops::matmul(x.tensor, w.tensor, nullptr, y.tensor), Error);
+  EXPECT_THROW(ops::matmul(kCpu, x.tensor, w.tensor, nullptr, y.tensor), Error);
   OwnedTensor q = random_f32({2, 3, 8}), k = random_f32({2, 2, 8});
-  EXPECT_THROW(ops::attention(q.tensor, k.tensor, k.tensor, q.tensor, 1.0f, 0), Error);  // 3 heads over 2 KV heads
+  EXPECT_THROW(ops::attention(kCpu, q.tensor, k.tensor, k.tensor, q.tensor, 1.0f, 0), Error);  // 3 heads over 2 KV heads
 }
 
 // Decode GEMV (gemv.inc, the T < 4 path of every table's gemm): tails of every unrolled step and of
@@ -458,7 +461,7 @@ TEST(Kernels, DecodeGemvTailsRangesAndModelShapesAllTables) {
   OwnedTensor x = random_f32({1, 1536}), w = random_weight(DType::F16, {32000, 1536}, 0.02f);
   OwnedTensor want = OwnedTensor::empty(DType::F32, {1, 32000}), got = OwnedTensor::empty(DType::F32, {1, 32000});
   ref::matmul(x.tensor, w.tensor, nullptr, want.tensor);
-  ops::matmul(x.tensor, w.tensor, nullptr, got.tensor);
+  ops::matmul(kCpu, x.tensor, w.tensor, nullptr, got.tensor);
   EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6);
 }
 
@@ -487,10 +490,11 @@ TEST(Kernels, DecodeAttentionQueryHeadSplitAnyThreadCount) {
   OwnedTensor want = OwnedTensor::empty(DType::F32, {1, H, Dh});
   ref::attention(q.tensor, k.tensor, v.tensor, want.tensor, 0.125f, S - 1);
   for (int threads : {1, 2, 3, 5, 7}) {
-    ops::set_num_threads(threads);
+    ops::Options o;
+    o.threads = threads;
+    const ops::Context c(o);
     OwnedTensor got = OwnedTensor::empty(DType::F32, {1, H, Dh});
-    ops::attention(q.tensor, k.tensor, v.tensor, got.tensor, 0.125f, S - 1);
+    ops::attention(c, q.tensor, k.tensor, v.tensor, got.tensor, 0.125f, S - 1);
     EXPECT_LE(max_rel(got.tensor, want.tensor), 3e-6) << threads << " threads";
   }
-  ops::set_num_threads(0);
 }

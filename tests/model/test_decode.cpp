@@ -9,7 +9,7 @@
 
 #include "model/openelm.h"
 #include "model/sampler.h"
-#include "model/vlm.h"
+#include "model/generate.h"
 #include "tensor/error.h"
 #include "test_util.h"
 #include "weights/loader.h"
@@ -20,6 +20,7 @@ using tl::test::max_rel_error;
 namespace {
 
 const std::string kModels = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fixtures/models/";
+const ops::Context kCpu;  // F32 CPU kernels
 
 }  // namespace
 
@@ -33,12 +34,12 @@ TEST(Decode, CacheStepsEqualFullRecomputeAndChunkedPrefill) {
     std::mt19937 rng(5);
     for (int& id : ids) id = static_cast<int>(rng() % V);
     OwnedTensor x = OwnedTensor::empty(DType::F32, {T, D});
-    lm.embed(ids.data(), T, x.tensor);
+    lm.embed(kCpu, ids.data(), T, x.tensor);
 
     // All positions in one call.
     KvCache full(c, T);
     OwnedTensor all = OwnedTensor::empty(DType::F32, {T, V});
-    lm.forward(x.tensor, full, all.tensor, /*all_positions=*/true);
+    lm.forward(kCpu, x.tensor, full, all.tensor, /*all_positions=*/true);
 
     // One token at a time through the cache.
     KvCache step(c, T);
@@ -46,7 +47,7 @@ TEST(Decode, CacheStepsEqualFullRecomputeAndChunkedPrefill) {
     Tensor lv = Tensor::view(logits.data(), DType::F32, {V});
     for (int64_t t = 0; t < T; ++t) {
       Tensor xt = x.tensor.rows(t, t + 1);
-      lm.forward(xt, step, lv);
+      lm.forward(kCpu, xt, step, lv);
       EXPECT_LE(max_rel_error(logits.data(), all.tensor.ptr<float>() + t * V, static_cast<size_t>(V)), 1e-5)
           << name << " position " << t;
     }
@@ -54,8 +55,8 @@ TEST(Decode, CacheStepsEqualFullRecomputeAndChunkedPrefill) {
     // A prefill in two chunks (positions 0..9, then 10..22) ends with the same last logits.
     KvCache chunked(c, T);
     OwnedTensor part = OwnedTensor::empty(DType::F32, {10, V});
-    lm.forward(x.tensor.rows(0, 10), chunked, part.tensor, true);
-    lm.forward(x.tensor.rows(10, T), chunked, lv);
+    lm.forward(kCpu, x.tensor.rows(0, 10), chunked, part.tensor, true);
+    lm.forward(kCpu, x.tensor.rows(10, T), chunked, lv);
     EXPECT_LE(max_rel_error(logits.data(), all.tensor.ptr<float>() + (T - 1) * V, static_cast<size_t>(V)), 1e-5)
         << name;
     EXPECT_EQ(chunked.length, T);
@@ -92,51 +93,51 @@ TEST(Sampler, SeededSamplingIsReproducibleAndRespectsTopKTopP) {
 }
 
 TEST(Generation, BadRequestsAreRefusedClearly) {
-  Vlm vlm(kModels + "tiny");
+  Engine engine(kModels + "tiny");
   Trace trace;
   Request r;
   r.prompt = "hello";
-  r.max_new_tokens = 4000;  // context is 2048
+  r.generate.max_new_tokens = 4000;  // context is 2048
   try {
-    vlm.run(r, trace);
+    run(engine, r, trace);
     FAIL();
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("exceed the 2048-token context"), std::string::npos) << e.what();
   }
-  r.max_new_tokens = 4;
+  r.generate.max_new_tokens = 4;
   r.raw = true;
   r.prompt = "<image> and <image>";
-  EXPECT_THROW(vlm.run(r, trace), Error);  // markers without an image
+  EXPECT_THROW(run(engine, r, trace), Error);  // markers without an image
   OwnedTensor px = OwnedTensor::empty(DType::F32, {3, 64, 64});
   r.pixels = &px.tensor;
   try {
-    vlm.run(r, trace);
+    run(engine, r, trace);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("2 <image> markers"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("2 <image> marker(s) but 1 image(s)"), std::string::npos) << e.what();
   }
   r.prompt = "no marker";
-  EXPECT_THROW(vlm.run(r, trace), Error);
+  EXPECT_THROW(run(engine, r, trace), Error);
   OwnedTensor wrong = OwnedTensor::empty(DType::F32, {3, 32, 32});
   r.raw = false;
   r.pixels = &wrong.tensor;
-  EXPECT_THROW(vlm.run(r, trace), Error);
+  EXPECT_THROW(run(engine, r, trace), Error);
 }
 
 TEST(Generation, StopsAtTheLimitOrWhenTheCallerSays) {
-  Vlm vlm(kModels + "tiny");
+  Engine engine(kModels + "tiny");
   Trace trace;
   Request r;
   r.prompt = "hi";
-  r.max_new_tokens = 3;
-  vlm.run(r, trace);
+  r.generate.max_new_tokens = 3;
+  run(engine, r, trace);
   EXPECT_EQ(trace.tokens.size(), 3u);
-  r.max_new_tokens = 0;
-  vlm.run(r, trace);
+  r.generate.max_new_tokens = 0;
+  run(engine, r, trace);
   EXPECT_TRUE(trace.tokens.empty());
   EXPECT_EQ(trace.logits.size(), 600u);  // the prompt still runs
   int seen = 0;
-  r.max_new_tokens = 10;
-  vlm.run(r, trace, [&](int) { return ++seen < 2; });  // the callback stops it
+  r.generate.max_new_tokens = 10;
+  run(engine, r, trace, [&](int) { return ++seen < 2; });  // the callback stops it
   EXPECT_EQ(trace.tokens.size(), 2u);
 }

@@ -14,7 +14,7 @@
 
 #include "kernels/ops.h"
 #include "model/image.h"
-#include "model/vlm.h"
+#include "model/generate.h"
 #include "tensor/error.h"
 #include "test_util.h"
 #include "weights/file.h"
@@ -62,22 +62,26 @@ struct Case {
 
 class Parity : public ::testing::TestWithParam<Case> {
  protected:
-  void SetUp() override { ops::use_reference_kernels(GetParam().reference_kernels); }
-  void TearDown() override { ops::use_reference_kernels(false); }
+  // The exact path: F32, the CPU or the reference kernels as the case says.
+  EngineOptions options() const {
+    EngineOptions o;
+    o.kernels.reference = GetParam().reference_kernels;
+    return o;
+  }
 };
 
 }  // namespace
 
 TEST_P(Parity, ImagePromptStageByStage) {
   const std::string dir = kModels + GetParam().model, exp = dir + "/expected/";
-  Vlm vlm(dir);
+  Engine engine(dir, options());
   OwnedTensor pixels = read_npy_f32(exp + "pixel_values.npy");  // the reference's pixels: the model alone
   Request req;
   req.prompt = "What are these?";
   req.pixels = &pixels.tensor;
-  req.max_new_tokens = 16;
+  req.generate.max_new_tokens = 16;
   Trace trace;
-  vlm.run(req, trace);
+  run(engine, req, trace);
 
   expect_close("vision_features", trace.features.tensor, read_npy_f32(exp + "vision_features.npy").tensor);
   expect_close("connector", trace.image_rows.tensor, read_npy_f32(exp + "connector.npy").tensor);
@@ -92,12 +96,12 @@ TEST_P(Parity, ImagePromptStageByStage) {
 
 TEST_P(Parity, TextOnlyPrompt) {
   const std::string dir = kModels + GetParam().model, exp = dir + "/expected_text/";
-  Vlm vlm(dir);
+  Engine engine(dir, options());
   Request req;
   req.prompt = "Describe a sunny day in two words.";
-  req.max_new_tokens = 16;
+  req.generate.max_new_tokens = 16;
   Trace trace;
-  vlm.run(req, trace);
+  run(engine, req, trace);
   std::vector<int64_t> ids(trace.input_ids.begin(), trace.input_ids.end());
   EXPECT_EQ(ids, read_npy_i64(exp + "input_ids.npy"));
   expect_close("logits", Tensor::view(trace.logits.data(), DType::F32, {static_cast<int64_t>(trace.logits.size())}),
@@ -108,8 +112,8 @@ TEST_P(Parity, TextOnlyPrompt) {
 
 TEST_P(Parity, PreprocessingMatchesPil) {
   const std::string dir = kModels + GetParam().model;
-  Vlm vlm(dir);
-  OwnedTensor got = preprocess_image(load_image(dir + "/image.png"), vlm.model().config);
+  Engine engine(dir, options());
+  OwnedTensor got = preprocess_image(load_image(dir + "/image.png"), engine.config());
   OwnedTensor want = read_npy_f32(dir + "/expected/pixel_values.npy");
   ASSERT_EQ(got.tensor.shape_vec(), want.tensor.shape_vec());
   for (int64_t i = 0; i < want.tensor.numel(); ++i)

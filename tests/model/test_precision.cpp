@@ -12,7 +12,7 @@
 #include <string>
 
 #include "kernels/ops.h"
-#include "model/vlm.h"
+#include "model/generate.h"
 #include "weights/npy.h"
 
 using namespace tl;
@@ -21,12 +21,16 @@ namespace {
 
 const std::string kModels = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fixtures/models/";
 
-Trace run_at(Vlm& vlm, const Request& req, ops::Precision p) {
-  ops::set_precision(p);
+Trace run_at(Engine& engine, const Request& req) {
   Trace t;
-  vlm.run(req, t);
-  ops::set_precision(ops::Precision::F32);
+  run(engine, req, t);
   return t;
+}
+
+EngineOptions at(ops::Precision p) {
+  EngineOptions o;
+  o.kernels.precision = p;
+  return o;
 }
 
 }  // namespace
@@ -34,14 +38,15 @@ Trace run_at(Vlm& vlm, const Request& req, ops::Precision p) {
 TEST(Precision, Bf16PathErrorIsBounded) {
   if (!ops::bf16_supported()) GTEST_SKIP() << "no AVX512_BF16 on this CPU: --precision bf16 runs F32";
   for (const char* name : {"tiny", "odd", "plain"}) {
-    Vlm vlm(kModels + name);
+    Engine exact(kModels + name, at(ops::Precision::F32)), fast(kModels + name, at(ops::Precision::BF16));
+    ASSERT_EQ(fast.kernels().precision(), ops::Precision::BF16);
     OwnedTensor pixels = read_npy_f32(kModels + name + "/expected/pixel_values.npy");
     for (bool with_image : {true, false}) {
       Request req;
       req.prompt = with_image ? "What are these?" : "Describe a sunny day in two words.";
       req.pixels = with_image ? &pixels.tensor : nullptr;
-      req.max_new_tokens = 16;
-      Trace f32 = run_at(vlm, req, ops::Precision::F32), bf16 = run_at(vlm, req, ops::Precision::BF16);
+      req.generate.max_new_tokens = 16;
+      Trace f32 = run_at(exact, req), bf16 = run_at(fast, req);
       double max_ref = 0, max_diff = 0;
       for (size_t i = 0; i < f32.logits.size(); ++i) {
         max_ref = std::max(max_ref, std::fabs(static_cast<double>(f32.logits[i])));

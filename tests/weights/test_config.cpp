@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "model/config.h"
+#include "weights/config.h"
 #include "tensor/error.h"
 #include "weights/synth.h"
 

@@ -1,4 +1,4 @@
-// model/weights.h — every weight the forward pass reads, as Tensor views into the mmapped checkpoint.
+// weights/model_weights.h — every weight the forward pass reads, as Tensor views into the mmapped checkpoint.
 //
 // Shapes are PyTorch's (Linear weights are [out, in]); dtype is whatever the file stores (F32, F16 or
 // BF16). weights/loader.h fills these from a checkpoint, checking every shape against the config.

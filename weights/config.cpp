@@ -1,5 +1,5 @@
-// model/config.cpp — config.json -> VlmConfig (contract in config.h).
-#include "model/config.h"
+// weights/config.cpp — config.json -> VlmConfig (contract in config.h).
+#include "weights/config.h"
 
 #include <cmath>
 #include <cstdio>

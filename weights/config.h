@@ -1,4 +1,4 @@
-// model/config.h — the typed, validated configuration of a TinyLLaVA-OpenELM-SigLIP checkpoint.
+// weights/config.h — the typed, validated configuration of a TinyLLaVA-OpenELM-SigLIP checkpoint.
 //
 // Read from the checkpoint's config.json exactly as the original Python classes read it:
 //   TinyLlavaConfig      (top level; TinyLLaVA_Factory configuration_tinyllava.py)

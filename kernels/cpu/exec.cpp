@@ -1,0 +1,17 @@
+// kernels/cpu/exec.cpp — resolving an ISA ceiling against this CPU (contract in exec.h).
+#include "kernels/cpu/exec.h"
+
+namespace tl::cpu {
+
+Exec make_exec(IsaCap cap, bool bf16, Team team) {
+  Exec e;
+  e.isa = &best_isa(cap);
+  const bool bf16_allowed = cap == IsaCap::Auto || cap >= IsaCap::Avx512;
+  e.bf16 = bf16 && bf16_allowed && gemm_bf16_available();
+  const bool amx_allowed = cap == IsaCap::Auto || cap == IsaCap::Amx;
+  e.bf16_kernel = amx_allowed && amx_ready() ? Bf16Kernel::Amx : Bf16Kernel::Dot;
+  e.team = team;
+  return e;
+}
+
+}  // namespace tl::cpu

@@ -1,0 +1,22 @@
+// kernels/cpu/exec.h — how the CPU kernels run: one explicit value, made by the engine from its options
+// (kernels/ops.h Context) and passed with every call. Nothing in kernels/cpu reads a global mode.
+#pragma once
+
+#include "kernels/cpu/gemm_bf16.h"
+#include "kernels/cpu/isa.h"
+#include "kernels/cpu/threads.h"
+
+namespace tl::cpu {
+
+struct Exec {
+  const IsaKernels* isa = &best_isa();   // F32 GEMM, attention and element-wise loops
+  bool bf16 = false;                     // large products (T >= 4) and attention on bf16 operands
+  Bf16Kernel bf16_kernel = Bf16Kernel::Dot;  // the bf16 GEMM micro-kernel, when bf16
+  Team team;                             // who runs each parallel region
+};
+
+// The Exec for an ISA ceiling: the best table under it, bf16 only when asked for and the ceiling and
+// CPU allow it (avx512 or higher with AVX512_BF16), AMX only under auto/amx on a CPU where it is ready.
+Exec make_exec(IsaCap cap, bool bf16, Team team);
+
+}  // namespace tl::cpu
