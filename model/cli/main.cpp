@@ -29,7 +29,7 @@ const char kUsage[] =
     "  synth  -o DIR        write a random-weight checkpoint in the Hugging Face layout\n"
     "  tokenize -m MODEL    encode standard input (or decode ids) with the SentencePiece tokenizer\n"
     "\n"
-    "'tinyllava <command> --help' lists a command's options.\n";
+    "'tinyllava <command> --help' lists a command's options; 'tinyllava --version' prints the version.\n";
 
 }  // namespace
 
@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const char* cmd = argv[1];
+  if (!std::strcmp(cmd, "--version") || !std::strcmp(cmd, "version")) {
+    std::printf("tinyllava %s\n", TINYLLAVA_VERSION);
+    return 0;
+  }
   try {
     if (!std::strcmp(cmd, "info")) return tl::cli::cmd_info(argc, argv);
     if (!std::strcmp(cmd, "synth")) return tl::cli::cmd_synth(argc, argv);

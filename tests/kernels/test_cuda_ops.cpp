@@ -21,6 +21,8 @@ using namespace tl;
 
 namespace {
 
+const ops::Context kOps;  // CUDA tensors go to kernels/cuda; CPU ones to the F32 CPU kernels
+
 std::mt19937 g_rng(99);
 
 OwnedTensor random_host(DType dt, const std::vector<int64_t>& shape, float scale = 1.0f) {
@@ -73,10 +75,10 @@ TEST_F(CudaOps, Norms) {
       OwnedTensor dx = to_device(x.tensor), dw = to_device(w.tensor), db = to_device(b.tensor);
       OwnedTensor want = OwnedTensor::empty(DType::F32, shape), dy = OwnedTensor::empty(DType::F32, shape, Device::CUDA);
       ref::layernorm(x.tensor, w.tensor, b.tensor, 1e-6f, want.tensor);
-      ops::layernorm(dx.tensor, dw.tensor, db.tensor, 1e-6f, dy.tensor);
+      ops::layernorm(kOps, dx.tensor, dw.tensor, db.tensor, 1e-6f, dy.tensor);
       expect_close(dy.tensor, want.tensor, 1e-5, "layernorm");
       ref::rmsnorm(x.tensor, w.tensor, 1e-6f, want.tensor);
-      ops::rmsnorm(dx.tensor, dw.tensor, 1e-6f, dx.tensor);  // in place, as OpenELM's q/k norms
+      ops::rmsnorm(kOps, dx.tensor, dw.tensor, 1e-6f, dx.tensor);  // in place, as OpenELM's q/k norms
       expect_close(dx.tensor, want.tensor, 1e-5, "rmsnorm");
     }
 }
@@ -88,9 +90,9 @@ TEST_F(CudaOps, Activations) {
       OwnedTensor want = random_host(DType::F32, {n});
       std::copy_n(x.tensor.ptr<float>(), n, want.tensor.ptr<float>());
       OwnedTensor d = to_device(x.tensor);
-      if (which == 0) ref::gelu_tanh(want.tensor), ops::gelu_tanh(d.tensor);
-      if (which == 1) ref::gelu_erf(want.tensor), ops::gelu_erf(d.tensor);
-      if (which == 2) ref::silu(want.tensor), ops::silu(d.tensor);
+      if (which == 0) ref::gelu_tanh(want.tensor), ops::gelu_tanh(kOps, d.tensor);
+      if (which == 1) ref::gelu_erf(want.tensor), ops::gelu_erf(kOps, d.tensor);
+      if (which == 2) ref::silu(want.tensor), ops::silu(kOps, d.tensor);
       expect_close(d.tensor, want.tensor, 1e-6, which == 0 ? "gelu_tanh" : which == 1 ? "gelu_erf" : "silu");
     }
   }
@@ -99,12 +101,12 @@ TEST_F(CudaOps, Activations) {
     OwnedTensor want = OwnedTensor::empty(DType::F32, {tf.first, tf.second});
     OwnedTensor dg = to_device(g.tensor), dout = OwnedTensor::empty(DType::F32, {tf.first, tf.second}, Device::CUDA);
     ref::silu_mul(g.tensor, want.tensor);
-    ops::silu_mul(dg.tensor, dout.tensor);
+    ops::silu_mul(kOps, dg.tensor, dout.tensor);
     expect_close(dout.tensor, want.tensor, 1e-6, "silu_mul");
     OwnedTensor a = random_host(DType::F32, {tf.first, tf.second}), b = random_host(DType::F32, {tf.first, tf.second});
     OwnedTensor da = to_device(a.tensor), dbb = to_device(b.tensor);
     ref::add(a.tensor, b.tensor);
-    ops::add(da.tensor, dbb.tensor);
+    ops::add(kOps, da.tensor, dbb.tensor);
     expect_close(da.tensor, a.tensor, 0, "add");
   }
 }
@@ -115,7 +117,7 @@ TEST_F(CudaOps, RopeAtOffsets) {
     OwnedTensor x = random_host(DType::F32, {c[0], c[1], 64});
     OwnedTensor d = to_device(x.tensor);
     ref::rope(x.tensor, c[2], table);
-    ops::rope(d.tensor, c[2], table);
+    ops::rope(kOps, d.tensor, c[2], table);
     expect_close(d.tensor, x.tensor, 1e-6, "rope");
   }
 }
@@ -127,7 +129,7 @@ TEST_F(CudaOps, EmbedCopyAndArgmax) {
     const std::vector<int> ids = {0, 299, 17, 17, 5};
     OwnedTensor want = OwnedTensor::empty(DType::F32, {5, 24}), dout = OwnedTensor::empty(DType::F32, {5, 24}, Device::CUDA);
     ref::embed(table.tensor, ids.data(), 5, want.tensor);
-    ops::embed(dtab.tensor, ids.data(), 5, dout.tensor);
+    ops::embed(kOps, dtab.tensor, ids.data(), 5, dout.tensor);
     expect_close(dout.tensor, want.tensor, 0, "embed");
   }
   OwnedTensor src = random_host(DType::F32, {9, 40});
@@ -155,5 +157,5 @@ TEST_F(CudaOps, EmbedCopyAndArgmax) {
 TEST_F(CudaOps, MismatchedDevicesAreRefused) {
   OwnedTensor x = random_host(DType::F32, {2, 8}), w = random_host(DType::F32, {8});
   OwnedTensor dy = OwnedTensor::empty(DType::F32, {2, 8}, Device::CUDA);
-  EXPECT_THROW(ops::rmsnorm(x.tensor, w.tensor, 1e-6f, dy.tensor), Error);
+  EXPECT_THROW(ops::rmsnorm(kOps, x.tensor, w.tensor, 1e-6f, dy.tensor), Error);
 }

@@ -1,4 +1,4 @@
-// tests/model/test_cuda_model.cpp — the whole pipeline on the GPU (Vlm with Device::CUDA) against the
+// tests/model/test_cuda_model.cpp — the whole pipeline on the GPU (an Engine with Device::CUDA) against the
 // exact F32 CPU path on every committed fixture, image and text prompts: vision features, connector
 // rows, last-position logits and 16 greedy tokens. Skips without a visible CUDA device.
 //
@@ -14,7 +14,7 @@
 #include <string>
 
 #include "kernels/ops.h"
-#include "model/vlm.h"
+#include "model/generate.h"
 #include "tensor/buffer.h"
 #include "test_util.h"
 #include "weights/npy.h"
@@ -34,13 +34,19 @@ double bound_for(DType weights) {
   }
 }
 
+EngineOptions on_gpu(bool graphs = true) {
+  EngineOptions o;
+  o.device = Device::CUDA;
+  o.cuda_graphs = graphs;
+  return o;
+}
+
 }  // namespace
 
 TEST(CudaModel, MatchesTheCpuPathOnEveryFixture) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  ops::set_precision(ops::Precision::F32);
   for (const char* name : {"tiny", "odd", "plain"}) {
-    Vlm cpu(kModels + name), gpu(kModels + name, Device::CUDA);
+    Engine cpu(kModels + name), gpu(kModels + name, on_gpu());  // the CPU side: exact F32
     const DType wdt = cpu.model().weights.text.layers.at(0).qkv.dtype;
     const double bound = bound_for(wdt);
     OwnedTensor pixels = read_npy_f32(kModels + name + "/expected/pixel_values.npy");
@@ -48,10 +54,10 @@ TEST(CudaModel, MatchesTheCpuPathOnEveryFixture) {
       Request req;
       req.prompt = with_image ? "What are these?" : "Describe a sunny day in two words.";
       req.pixels = with_image ? &pixels.tensor : nullptr;
-      req.max_new_tokens = 16;
+      req.generate.max_new_tokens = 16;
       Trace want, got;
-      cpu.run(req, want);
-      gpu.run(req, got);
+      run(cpu, req, want);
+      run(gpu, req, got);
       const char* what = with_image ? "image" : "text";
       if (with_image) {
         ASSERT_EQ(got.features.tensor.shape_vec(), want.features.tensor.shape_vec());
@@ -90,18 +96,17 @@ TEST(CudaModel, GraphsPlainLaunchesAndSamplingAgree) {
   // top_k = 1 it must choose the greedy tokens). All three must produce the same tokens.
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   for (const char* name : {"plain", "odd"}) {
-    Vlm gpu(kModels + name, Device::CUDA);
+    Engine gpu(kModels + name, on_gpu()), launches(kModels + name, on_gpu(false));
     Request req;
     req.prompt = "Describe a sunny day in two words.";
-    req.max_new_tokens = 12;
-    req.ignore_eos = true;
+    req.generate.max_new_tokens = 12;
+    req.generate.ignore_eos = true;
     Trace graphs, plain, sampled;
-    gpu.run(req, graphs);
-    gpu.set_cuda_graphs(false);
-    gpu.run(req, plain);
-    req.sampling.temperature = 0.7f;
-    req.sampling.top_k = 1;
-    gpu.run(req, sampled);
+    run(gpu, req, graphs);
+    run(launches, req, plain);
+    req.generate.sampling.temperature = 0.7f;
+    req.generate.sampling.top_k = 1;
+    run(gpu, req, sampled);
     EXPECT_EQ(graphs.tokens.size(), 12u) << name;
     EXPECT_EQ(graphs.tokens, plain.tokens) << name;
     EXPECT_EQ(graphs.tokens, sampled.tokens) << name;
@@ -112,16 +117,15 @@ TEST(CudaModel, GraphDecodeCrossesIntoSplitKAttention) {
   // Past 256 cached positions decode attention switches from the flash kernel to split-K: the step
   // graph's topology changes once (one more instantiation), every other step updates in place.
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
-  Vlm gpu(kModels + "plain", Device::CUDA);
+  Engine gpu(kModels + "plain", on_gpu()), launches(kModels + "plain", on_gpu(false));
   Request req;
   req.prompt = "Describe a sunny day in two words.";
-  req.max_new_tokens = 280;
-  req.ignore_eos = true;
+  req.generate.max_new_tokens = 280;
+  req.generate.ignore_eos = true;
   Trace graphs, plain;
-  gpu.run(req, graphs);
+  run(gpu, req, graphs);
   ASSERT_GT(graphs.prompt_positions + static_cast<int64_t>(graphs.tokens.size()), 300);
-  gpu.set_cuda_graphs(false);
-  gpu.run(req, plain);
+  run(launches, req, plain);
   EXPECT_EQ(graphs.tokens, plain.tokens);
   EXPECT_GE(graphs.graph_instantiations, 1);
   EXPECT_LE(graphs.graph_instantiations, 2) << "decode graphs re-instantiated instead of updated";
