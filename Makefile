@@ -10,7 +10,8 @@
 #   make test-sanitize   build and run every test with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz     build the libFuzzer targets (clang) and run each for FUZZ_SECONDS (default 60)
 #   make cuda-emu run the CUDA kernels (gemm, attention, ops_cuda) in a CPU emulator against kernels/ref (no GPU)
-#   make clean    remove build/
+#   make clean    remove every build folder these targets make (build/, build-asan/, build-fuzz/,
+#                 build-emu/, build-cuda/)
 #
 # Variables: BUILD=dir, JOBS=n, CMAKE_FLAGS="-DTINYLLAVA_CUDA=OFF ...", DEMO_DIR=dir.
 
@@ -22,7 +23,7 @@ MODEL_DIR   ?= models/TinyLLaVA-OpenELM-450M-SigLIP-0.89B
 HF_URL      ?= https://huggingface.co/jiajunlong/TinyLLaVA-OpenELM-450M-SigLIP-0.89B/resolve/main
 IMAGE       ?= tests/fixtures/images/demo.png
 PROMPT      ?= What are these?
-DEB_PACKAGES := cmake make g++ libeigen3-dev libstb-dev libgtest-dev libbenchmark-dev
+DEB_PACKAGES := cmake make g++ libeigen3-dev libstb-dev libgtest-dev libbenchmark-dev curl
 SHELL := /bin/bash
 
 .PHONY: all build configure test bench demo run model deps clean test-sanitize fuzz cuda-emu
@@ -39,17 +40,23 @@ build: configure
 
 test: deps build
 	ctest --test-dir $(BUILD) --output-on-failure --no-tests=error -j $(JOBS)
+	@tests/skipped.sh $(BUILD)
 
+# The CUDA benchmarks run only where a GPU is visible (nvidia-smi lists one).
 bench: build
-	@for b in $(BUILD)/bench/bench_*; do \
+	@gpu=0; nvidia-smi -L >/dev/null 2>&1 && gpu=1; \
+	for b in $(BUILD)/bench/bench_*; do \
 	  [ -x "$$b" ] || continue; \
+	  case "$$b" in *bench_cuda_*) [ $$gpu = 1 ] || { echo "== $$b: skipped (no GPU visible)"; continue; } ;; esac; \
 	  echo "== $$b"; \
 	  "$$b" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true || exit 1; \
 	done
 
-demo: build
+# Only what it runs: the tinyllava tool (not the tests and benchmarks).
+demo: deps configure
+	cmake --build $(BUILD) -j $(JOBS) --target tinyllava
 	$(BUILD)/tinyllava synth -o $(DEMO_DIR) --config tests/fixtures/models/tiny/config.json \
-	  --tokenizer tests/fixtures/tokenizer/small_bpe.model --seed 1
+	  --tokenizer tests/fixtures/tokenizer/small_bpe.model --seed 1 --force
 	$(BUILD)/tinyllava info -m $(DEMO_DIR) | head -12
 	@echo "== the weights are random, so the answer below is noise; 'make run' uses the real model"
 	$(BUILD)/tinyllava run -m $(DEMO_DIR) -i $(IMAGE) -p "$(PROMPT)" -n 24
@@ -119,4 +126,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-fuzz build-emu build-cuda

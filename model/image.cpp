@@ -135,6 +135,35 @@ void check_png_chunks(const uint8_t* d, size_t n, const char* src) {
   }
 }
 
+constexpr int kMaxSide = 16384;  // STBI_MAX_DIMENSIONS (stb_image_impl.cpp)
+
+uint32_t be16(const uint8_t* p) { return static_cast<uint32_t>(p[0]) << 8 | p[1]; }
+uint32_t le16(const uint8_t* p) { return static_cast<uint32_t>(p[1]) << 8 | p[0]; }
+uint32_t be32(const uint8_t* p) { return be16(p) << 16 | be16(p + 2); }
+uint32_t le32(const uint8_t* p) { return le16(p + 2) << 16 | le16(p); }
+
+// The width and height a PNG, GIF, BMP or JPEG header declares (false when it is none of them or too
+// short): what stb_image refuses to even identify past its side limit.
+bool header_size(const uint8_t* d, size_t n, int64_t* w, int64_t* h) {
+  if (n >= 24 && !std::memcmp(d, "\x89PNG\r\n\x1a\n", 8)) return *w = be32(d + 16), *h = be32(d + 20), true;
+  if (n >= 10 && !std::memcmp(d, "GIF8", 4)) return *w = le16(d + 6), *h = le16(d + 8), true;
+  if (n >= 26 && d[0] == 'B' && d[1] == 'M') {
+    *w = static_cast<int32_t>(le32(d + 18));
+    *h = static_cast<int32_t>(le32(d + 22));
+    *h = *h < 0 ? -*h : *h;  // top-down bitmaps store a negative height
+    return true;
+  }
+  if (n < 4 || d[0] != 0xFF || d[1] != 0xD8) return false;
+  for (size_t i = 2; i + 9 < n;) {  // JPEG: walk the marker segments to the first SOFn
+    if (d[i] != 0xFF) return false;
+    const uint8_t m = d[i + 1];
+    if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC)
+      return *h = be16(d + i + 5), *w = be16(d + i + 7), true;
+    i += 2 + be16(d + i + 2);
+  }
+  return false;
+}
+
 }  // namespace
 
 ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels) {
@@ -146,9 +175,15 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
   check_pnm_header(data, size, src);
   check_png_chunks(data, size, src);
   int w = 0, h = 0, channels = 0;
-  if (!stbi_info_from_memory(data, len, &w, &h, &channels))
+  if (!stbi_info_from_memory(data, len, &w, &h, &channels)) {
+    int64_t hw = 0, hh = 0;
+    if (header_size(data, size, &hw, &hh) && std::max(hw, hh) > kMaxSide)
+      fail_input("%s: image is %lld x %lld (expected sides of at most %d pixels)", src, static_cast<long long>(hw),
+                 static_cast<long long>(hh), kMaxSide);
     fail_input("%s: cannot decode image (%s; expected JPEG, PNG, BMP, GIF or PNM)", src, stbi_failure_reason());
+  }
   if (w <= 0 || h <= 0) fail_input("%s: image has zero size (%d x %d)", src, w, h);
+  if (std::max(w, h) > kMaxSide) fail_input("%s: image is %d x %d (expected sides of at most %d pixels)", src, w, h, kMaxSide);
   if (static_cast<int64_t>(w) * h > max_pixels)
     fail_input("%s: image is %d x %d = %lld pixels (expected at most %lld)", src, w, h,
                static_cast<long long>(w) * h, static_cast<long long>(max_pixels));

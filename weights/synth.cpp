@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 #include <vector>
@@ -207,7 +208,9 @@ std::string generation_config(const VlmConfig& c) {
 
 }  // namespace
 
-SynthReport synth_checkpoint(const std::string& out_dir, const SynthOptions& opt) {
+namespace {
+
+SynthReport write_checkpoint(const std::string& out_dir, const SynthOptions& opt) {
   std::string config_text = builtin_config(opt.config);
   std::string config_source = "--config " + opt.config;
   if (config_text.empty()) {
@@ -265,6 +268,43 @@ SynthReport synth_checkpoint(const std::string& out_dir, const SynthOptions& opt
   }
   struct stat st;
   report.bytes = ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+  return report;
+}
+
+bool non_empty_directory(const std::string& dir) {
+  std::error_code ec;
+  return std::filesystem::is_directory(dir, ec) && !std::filesystem::is_empty(dir, ec);
+}
+
+}  // namespace
+
+// Written beside the destination and renamed into place, so an interrupted or failed run never leaves
+// a half-written checkpoint where a good one was; an existing non-empty directory needs `force`.
+SynthReport synth_checkpoint(const std::string& out_dir, const SynthOptions& opt) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec))
+    fail_input("%s: exists and is not a directory", out_dir.c_str());
+  if (non_empty_directory(out_dir) && !opt.force)
+    fail_input("%s: directory is not empty (use --force to replace it)", out_dir.c_str());
+  const fs::path dest = fs::absolute(fs::path(out_dir).lexically_normal(), ec);
+  const fs::path staging = dest.parent_path() / (dest.filename().string() + ".synth-tmp");
+  fs::remove_all(staging, ec);
+  SynthReport report;
+  try {
+    report = write_checkpoint(staging.string(), opt);
+    const fs::path old = dest.parent_path() / (dest.filename().string() + ".synth-old");
+    fs::remove_all(old, ec);
+    if (fs::exists(dest, ec)) fs::rename(dest, old);
+    fs::rename(staging, dest);
+    fs::remove_all(old, ec);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(staging, ec);
+    fail_input("%s: cannot put the checkpoint in place (%s)", out_dir.c_str(), e.code().message().c_str());
+  } catch (...) {
+    fs::remove_all(staging, ec);
+    throw;
+  }
   return report;
 }
 

@@ -26,6 +26,7 @@ struct SynthOptions {
   std::string tokenizer;        // path of a tokenizer.model to copy, or empty
   bool sparse = false;          // leave all tensor data zero as a file hole (instant; for layout tests)
   int threads = 0;              // 0: all hardware threads
+  bool force = false;           // replace a non-empty output directory (refused otherwise)
 };
 
 struct SynthReport {

@@ -11,7 +11,8 @@ namespace tl::cli {
 
 int cmd_synth(int argc, char** argv) {
   Args args("synth", "Write a random-weight checkpoint in the exact Hugging Face layout.",
-            {{"-o", "--output", "DIR", "directory to write (created if missing)"},
+            {{"-o", "--output", "DIR", "directory to write (created if missing; written beside it, then renamed)"},
+             {nullptr, "--force", nullptr, "replace DIR when it is not empty"},
              {nullptr, "--config", "full|tiny|FILE", "model config: the real model's, a small one, or a config.json (default full)"},
              {nullptr, "--dtype", "f16|bf16|f32", "stored dtype (default f16, as the real checkpoint)"},
              {nullptr, "--seed", "N", "random seed (default 0); same seed, same file"},
@@ -32,6 +33,7 @@ int cmd_synth(int argc, char** argv) {
   opt.tokenizer = args.str("--tokenizer");
   opt.sparse = args.has("--sparse");
   opt.threads = static_cast<int>(args.integer("--threads", 0, 0, 1024));
+  opt.force = args.has("--force");
 
   auto t0 = std::chrono::steady_clock::now();
   SynthReport r = synth_checkpoint(out, opt);

@@ -84,10 +84,26 @@ TEST(Cli, MalformedCheckpointsAreRefusedNotCrashed) {
   expect_bad_input(run_tinyllava(info, dir.path()), "runs past the end of the file");
   write_file(m + "/model.safetensors", std::string("\x02\0\0\0\0\0\0\0[]", 10));
   expect_bad_input(run_tinyllava(info, dir.path()), "header is an array");
-  ASSERT_EQ(run_tinyllava("synth -o '" + m + "' --config tiny --sparse", dir.path()).exit_code, 0);
+  ASSERT_EQ(run_tinyllava("synth -o '" + m + "' --config tiny --sparse --force", dir.path()).exit_code, 0);
   write_file(m + "/config.json", "{\"connector_type\": \"mlp2x_gelu\", \"text_config\": 3, \"vision_config\": {}}");
   expect_bad_input(run_tinyllava(info, dir.path()), "config.json: text_config: missing or not an object");
   expect_bad_input(run_tinyllava("info -m '" + dir.path() + "/absent'", dir.path()), "not a checkpoint directory");
+}
+
+TEST(Cli, SynthNeverReplacesACheckpointUnasked) {
+  ScratchDir dir;
+  const std::string m = dir / "m";
+  ASSERT_EQ(run_tinyllava("synth -o '" + m + "' --config tiny --seed 1", dir.path()).exit_code, 0);
+  const std::string first = tl::test::slurp(m + "/model.safetensors");
+  expect_bad_input(run_tinyllava("synth -o '" + m + "' --config tiny --seed 2", dir.path()),
+                   "directory is not empty (use --force to replace it)");
+  EXPECT_EQ(tl::test::slurp(m + "/model.safetensors"), first);
+  // A failing run (a config that does not exist) leaves the old checkpoint and no staging folder.
+  expect_bad_input(run_tinyllava("synth -o '" + m + "' --config absent.json --force", dir.path()), "absent.json");
+  EXPECT_EQ(tl::test::slurp(m + "/model.safetensors"), first);
+  EXPECT_TRUE(tl::test::slurp(m + ".synth-tmp/config.json").empty());
+  ASSERT_EQ(run_tinyllava("synth -o '" + m + "' --config tiny --seed 2 --force", dir.path()).exit_code, 0);
+  EXPECT_NE(tl::test::slurp(m + "/model.safetensors"), first);
 }
 
 TEST(Cli, TokenizeEncodesDecodesAndTemplates) {

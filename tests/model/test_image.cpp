@@ -195,3 +195,23 @@ TEST(Image, BadImagesAreRefusedWithTheFileNamed) {
   refused(huge, "image is 9000 x 9000 = 81000000 pixels (expected at most 67108864)");
   EXPECT_THROW(load_image(dir / "missing.png"), Error);
 }
+
+// Past stb_image's side limit (16384) a valid header is named as too large, not "unknown image type".
+TEST(Image, SidesPastTheLimitAreNamed) {
+  auto expect_side_error = [](const std::vector<uint8_t>& bytes, const char* what) {
+    try {
+      decode_image(bytes.data(), bytes.size(), what);
+      FAIL() << what << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("image is 16385 x 10 (expected sides of at most 16384 pixels)"),
+                std::string::npos) << what << ": " << e.what();
+    }
+  };
+  // PNG: signature, IHDR (16385 x 10, 8-bit RGB); the image data never read.
+  std::vector<uint8_t> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                              0, 0, 0x40, 0x01, 0, 0, 0, 10, 8, 2, 0, 0, 0, 0, 0, 0, 0};
+  expect_side_error(png, "wide.png");
+  // JPEG: SOI, then a baseline SOF0 declaring 10 rows of 16385 columns.
+  std::vector<uint8_t> jpeg = {0xFF, 0xD8, 0xFF, 0xC0, 0, 17, 8, 0, 10, 0x40, 0x01, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1};
+  expect_side_error(jpeg, "wide.jpg");
+}
