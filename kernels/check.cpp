@@ -13,14 +13,14 @@ bool is_weight_dtype(DType t) { return t == DType::F32 || t == DType::F16 || t =
 
 // A weight on `dev` (the device of the op's output).
 void check_weight(const char* op, const char* name, const Tensor& w, Device dev) {
-  if (w.device != dev || !is_weight_dtype(w.dtype) || !w.is_contiguous() || !w.data)
+  if (w.device != dev || !is_weight_dtype(w.dtype) || !w.data)
     bad(op, std::string(name) + " must be a contiguous " + device_name(dev) + " F32/F16/BF16 tensor, got " +
                 device_name(w.device) + " " + dtype_name(w.dtype) + " " + shape_str(w));
 }
 
 // An activation on `dev`.
 void check_f32_on(const char* op, const Tensor& x, Device dev) {
-  if (x.dtype != DType::F32 || x.device != dev || !x.is_contiguous() || (!x.data && x.numel()))
+  if (x.dtype != DType::F32 || x.device != dev || (!x.data && x.numel()))
     bad(op, std::string("expected a contiguous ") + device_name(dev) + " F32 tensor, got " + device_name(x.device) +
                 " " + dtype_name(x.dtype) + " " + shape_str(x));
 }

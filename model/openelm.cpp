@@ -63,7 +63,7 @@ OpenElm::OpenElm(const OpenElmWeights& weights, const TextConfig& config, bool m
   if (w_.lm_head.data != w_.token_embeddings.data) matrices.push_back(&w_.lm_head);
   size_t bytes = 0;
   for (const Tensor* t : matrices) {
-    if (!t->data || t->device != Device::CPU || !t->is_contiguous()) return;
+    if (!t->data || t->device != Device::CPU) return;
     bytes += (t->nbytes() + kAlignment - 1) / kAlignment * kAlignment;
   }
   resident_ = HugePageMemory(bytes);
@@ -84,7 +84,7 @@ void OpenElm::embed(const ops::Context& ctx, const int* ids, int64_t n, Tensor& 
 }
 
 void OpenElm::forward(const ops::Context& ctx, const Tensor& x, KvCache& cache, Tensor& logits, bool all_positions) {
-  const int64_t T = x.shape[0], D = c_.model_dim, Dh = c_.head_dim, V = c_.vocab_size;
+  const int64_t T = x.shape[0], D = c_.model_dim, V = c_.vocab_size;
   const int64_t pos0 = cache.length, S = pos0 + T;
   TL_CHECK(x.has_shape({T, D}) && T > 0);
   if (S > cache.capacity) fail_internal("KV cache full: %lld + %lld positions, capacity %lld",
@@ -93,65 +93,14 @@ void OpenElm::forward(const ops::Context& ctx, const Tensor& x, KvCache& cache, 
   const int64_t out_rows = all_positions ? T : 1;
   if (rope_.positions < S) rope_ = ops::RopeTable::make(c_.head_dim, c_.rope_freq_constant, cache.capacity);
   TL_CHECK(logits.dtype == DType::F32 && logits.numel() == out_rows * V);
-
-  int64_t max_qkv = 0, max_q = 0, max_ffn = 0;
-  for (size_t l = 0; l < c_.layers.size(); ++l) {
-    max_qkv = std::max<int64_t>(max_qkv, c_.qkv_rows(static_cast<int>(l)));
-    max_q = std::max<int64_t>(max_q, c_.layers[l].num_query_heads * Dh);
-    max_ffn = std::max<int64_t>(max_ffn, c_.layers[l].ffn_dim);
-  }
-  const int64_t proj1_cols = c_.ffn_with_glu ? 2 * max_ffn : max_ffn;
-  const size_t need = static_cast<size_t>(T * (2 * D + max_qkv + 2 * max_q + proj1_cols + max_ffn)) * sizeof(float) +
-                      16 * kAlignment;
-  if (arena_.capacity() < need || arena_.device() != x.device) arena_ = Arena(need, x.device);
-  arena_.reset();
+  reserve_activations(T, x.device);
   Tensor h = arena_.alloc(DType::F32, {T, D});  // (T, D) residual stream
   Tensor a = arena_.alloc(DType::F32, {T, D});  // (T, D) normed input / block output
   ops::copy(x, h);
-
   for (size_t l = 0; l < c_.layers.size(); ++l) {
-    const OpenElmLayerWeights& L = w_.layers[l];
-    const int64_t Hq = c_.layers[l].num_query_heads, Hkv = c_.layers[l].num_kv_heads;
     const size_t mark = arena_.mark();
-    Tensor qkv = arena_.alloc(DType::F32, {T, (Hq + 2 * Hkv) * Dh});  // (T, (H + 2·Hkv)·Dh)
-    Tensor q = arena_.alloc(DType::F32, {T, Hq, Dh});                // (T, H, Dh)
-    Tensor att = arena_.alloc(DType::F32, {T, Hq, Dh});              // (T, H, Dh)
-
-    // Attention block: fused QKV projection, split into heads; K and V go straight into the cache.
-    ops::rmsnorm(ctx, h, L.attn_norm, kNormEps, a);
-    ops::matmul(ctx, a, L.qkv, nullptr, qkv);
-    Tensor k_new = cache.k[l].tensor.rows(pos0, S);  // (T, Hkv, Dh)
-    Tensor v_new = cache.v[l].tensor.rows(pos0, S);
-    Tensor q2 = q.reshape({T, Hq * Dh}), k2 = k_new.reshape({T, Hkv * Dh}), v2 = v_new.reshape({T, Hkv * Dh});
-    ops::copy_columns(qkv, 0, q2);
-    ops::copy_columns(qkv, Hq * Dh, k2);
-    ops::copy_columns(qkv, (Hq + Hkv) * Dh, v2);
-    if (c_.normalize_qk_projections) {
-      Tensor q_rows = q.reshape({T * Hq, Dh}), k_rows = k_new.reshape({T * Hkv, Dh});
-      ops::rmsnorm(ctx, q_rows, L.q_norm, kNormEps, q_rows);
-      ops::rmsnorm(ctx, k_rows, L.k_norm, kNormEps, k_rows);
-    }
-    ops::rope(ctx, q, pos0, rope_);
-    ops::rope(ctx, k_new, pos0, rope_);
-    Tensor k_all = cache.k[l].tensor.rows(0, S), v_all = cache.v[l].tensor.rows(0, S);
-    ops::attention(ctx, q, k_all, v_all, att, 1.0f / std::sqrt(static_cast<float>(Dh)), pos0);
-    ops::matmul(ctx, att.reshape({T, Hq * Dh}), L.out_proj, nullptr, a);
-    ops::add(ctx, h, a);
-
-    // Feed-forward block.
-    const int64_t F = c_.layers[l].ffn_dim;
-    Tensor y = arena_.alloc(DType::F32, {T, c_.ffn_with_glu ? 2 * F : F});  // (T, 2F) gate | up
-    ops::rmsnorm(ctx, h, L.ffn_norm, kNormEps, a);
-    ops::matmul(ctx, a, L.proj_1, nullptr, y);
-    Tensor z = y;
-    if (c_.ffn_with_glu) {
-      z = arena_.alloc(DType::F32, {T, F});  // (T, F)
-      ops::silu_mul(ctx, y, z);
-    } else {
-      ops::silu(ctx, y);
-    }
-    ops::matmul(ctx, z, L.proj_2, nullptr, a);
-    ops::add(ctx, h, a);
+    attention_block(ctx, static_cast<int>(l), h, a, cache);
+    ffn_block(ctx, static_cast<int>(l), h, a);
     arena_.release(mark);
   }
   cache.length = S;
@@ -162,6 +111,72 @@ void OpenElm::forward(const ops::Context& ctx, const Tensor& x, KvCache& cache, 
   ops::rmsnorm(ctx, last, w_.norm, kNormEps, normed);
   Tensor out = logits.reshape({out_rows, V});
   ops::matmul(ctx, normed, w_.lm_head, nullptr, out);
+}
+
+// The arena holds one layer's activations at the widest layer, for T rows.
+void OpenElm::reserve_activations(int64_t T, Device device) {
+  const int64_t D = c_.model_dim, Dh = c_.head_dim;
+  int64_t max_qkv = 0, max_q = 0, max_ffn = 0;
+  for (size_t l = 0; l < c_.layers.size(); ++l) {
+    max_qkv = std::max<int64_t>(max_qkv, c_.qkv_rows(static_cast<int>(l)));
+    max_q = std::max<int64_t>(max_q, c_.layers[l].num_query_heads * Dh);
+    max_ffn = std::max<int64_t>(max_ffn, c_.layers[l].ffn_dim);
+  }
+  const int64_t proj1_cols = c_.ffn_with_glu ? 2 * max_ffn : max_ffn;
+  const size_t need = static_cast<size_t>(T * (2 * D + max_qkv + 2 * max_q + proj1_cols + max_ffn)) * sizeof(float) +
+                      16 * kAlignment;
+  if (arena_.capacity() < need || arena_.device() != device) arena_ = Arena(need, device);
+  arena_.reset();
+}
+
+// h += out_proj(attention(q, k, v)) for layer l; the new keys and values go into the cache at
+// positions cache.length .. cache.length + T - 1.
+void OpenElm::attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor& a, KvCache& cache) {
+  const OpenElmLayerWeights& L = w_.layers[l];
+  const int64_t T = h.shape[0], Dh = c_.head_dim, pos0 = cache.length, S = pos0 + T;
+  const int64_t Hq = c_.layers[l].num_query_heads, Hkv = c_.layers[l].num_kv_heads;
+  Tensor qkv = arena_.alloc(DType::F32, {T, (Hq + 2 * Hkv) * Dh});  // (T, (H + 2·Hkv)·Dh)
+  Tensor q = arena_.alloc(DType::F32, {T, Hq, Dh});                // (T, H, Dh)
+  Tensor att = arena_.alloc(DType::F32, {T, Hq, Dh});              // (T, H, Dh)
+
+  // Fused QKV projection, split into heads; K and V go straight into the cache.
+  ops::rmsnorm(ctx, h, L.attn_norm, kNormEps, a);
+  ops::matmul(ctx, a, L.qkv, nullptr, qkv);
+  Tensor k_new = cache.k[l].tensor.rows(pos0, S);  // (T, Hkv, Dh)
+  Tensor v_new = cache.v[l].tensor.rows(pos0, S);
+  Tensor q2 = q.reshape({T, Hq * Dh}), k2 = k_new.reshape({T, Hkv * Dh}), v2 = v_new.reshape({T, Hkv * Dh});
+  ops::copy_columns(qkv, 0, q2);
+  ops::copy_columns(qkv, Hq * Dh, k2);
+  ops::copy_columns(qkv, (Hq + Hkv) * Dh, v2);
+  if (c_.normalize_qk_projections) {
+    Tensor q_rows = q.reshape({T * Hq, Dh}), k_rows = k_new.reshape({T * Hkv, Dh});
+    ops::rmsnorm(ctx, q_rows, L.q_norm, kNormEps, q_rows);
+    ops::rmsnorm(ctx, k_rows, L.k_norm, kNormEps, k_rows);
+  }
+  ops::rope(ctx, q, pos0, rope_);
+  ops::rope(ctx, k_new, pos0, rope_);
+  Tensor k_all = cache.k[l].tensor.rows(0, S), v_all = cache.v[l].tensor.rows(0, S);
+  ops::attention(ctx, q, k_all, v_all, att, 1.0f / std::sqrt(static_cast<float>(Dh)), pos0);
+  ops::matmul(ctx, att.reshape({T, Hq * Dh}), L.out_proj, nullptr, a);
+  ops::add(ctx, h, a);
+}
+
+// h += proj_2(silu(gate) ⊙ up) (GLU) or proj_2(silu(proj_1 x)) for layer l.
+void OpenElm::ffn_block(const ops::Context& ctx, int l, Tensor& h, Tensor& a) {
+  const OpenElmLayerWeights& L = w_.layers[l];
+  const int64_t T = h.shape[0], F = c_.layers[l].ffn_dim;
+  Tensor y = arena_.alloc(DType::F32, {T, c_.ffn_with_glu ? 2 * F : F});  // (T, 2F) gate | up
+  ops::rmsnorm(ctx, h, L.ffn_norm, kNormEps, a);
+  ops::matmul(ctx, a, L.proj_1, nullptr, y);
+  Tensor z = y;
+  if (c_.ffn_with_glu) {
+    z = arena_.alloc(DType::F32, {T, F});  // (T, F)
+    ops::silu_mul(ctx, y, z);
+  } else {
+    ops::silu(ctx, y);
+  }
+  ops::matmul(ctx, z, L.proj_2, nullptr, a);
+  ops::add(ctx, h, a);
 }
 
 }  // namespace tl

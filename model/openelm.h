@@ -53,6 +53,10 @@ class OpenElm {
   void forward(const ops::Context& ctx, const Tensor& x, KvCache& cache, Tensor& logits, bool all_positions = false);
 
  private:
+  void reserve_activations(int64_t T, Device device);
+  void attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor& a, KvCache& cache);
+  void ffn_block(const ops::Context& ctx, int l, Tensor& h, Tensor& a);
+
   // The caller's weight views, except that on the CPU the matrices point into resident_: a copy in
   // huge pages (decode streams all ~0.9 GB of them per token; from 4 KiB file pages it ran ~7 % slower).
   OpenElmWeights w_;

@@ -58,7 +58,6 @@ OwnedTensor OwnedTensor::empty(DType dtype, const std::vector<int64_t>& shape, D
 }
 
 OwnedTensor OwnedTensor::copy_of(const Tensor& t, Device device) {
-  TL_CHECK(t.is_contiguous());
   OwnedTensor c = empty(t.dtype, t.shape_vec(), device);
   if (t.nbytes() == 0) return c;
   if (t.device == Device::CPU && device == Device::CPU)

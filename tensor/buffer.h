@@ -45,7 +45,7 @@ struct OwnedTensor {
   Tensor tensor;
   static OwnedTensor empty(DType dtype, const std::vector<int64_t>& shape,
                            Device device = Device::CPU);
-  // A contiguous copy of `t` (contiguous, CPU or CUDA) on `device`.
+  // A copy of `t` (CPU or CUDA) on `device`.
   static OwnedTensor copy_of(const Tensor& t, Device device = Device::CPU);
 };
 

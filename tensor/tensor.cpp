@@ -15,12 +15,9 @@ Tensor Tensor::view(void* data, DType dtype, const std::vector<int64_t>& shape, 
   t.device = device;
   t.ndim = static_cast<int>(shape.size());
   t.data = data;
-  int64_t s = 1;
   for (int i = t.ndim - 1; i >= 0; --i) {
     TL_CHECK(shape[i] >= 0);
     t.shape[i] = shape[i];
-    t.stride[i] = s;
-    s *= shape[i];
   }
   return t;
 }
@@ -39,15 +36,6 @@ int64_t Tensor::numel() const {
 
 size_t Tensor::nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
 
-bool Tensor::is_contiguous() const {
-  int64_t s = 1;
-  for (int i = ndim - 1; i >= 0; --i) {
-    if (shape[i] != 1 && stride[i] != s) return false;
-    s *= shape[i];
-  }
-  return true;
-}
-
 bool Tensor::has_shape(const std::vector<int64_t>& s) const {
   if (static_cast<int>(s.size()) != ndim) return false;
   for (int i = 0; i < ndim; ++i)
@@ -61,24 +49,22 @@ Tensor Tensor::row(int64_t i) const {
   t.dtype = dtype;
   t.device = device;
   t.ndim = ndim - 1;
-  for (int d = 1; d < ndim; ++d) {
-    t.shape[d - 1] = shape[d];
-    t.stride[d - 1] = stride[d];
-  }
-  t.data = static_cast<char*>(data) + i * stride[0] * static_cast<int64_t>(dtype_size(dtype));
+  for (int d = 1; d < ndim; ++d) t.shape[d - 1] = shape[d];
+  t.data = static_cast<char*>(data) + i * static_cast<int64_t>(t.nbytes());
   return t;
 }
 
 Tensor Tensor::rows(int64_t begin, int64_t end) const {
   TL_CHECK(ndim >= 1 && 0 <= begin && begin <= end && end <= shape[0]);
   Tensor t = *this;
+  t.shape[0] = 1;
+  const int64_t row_bytes = static_cast<int64_t>(t.nbytes());
   t.shape[0] = end - begin;
-  t.data = static_cast<char*>(data) + begin * stride[0] * static_cast<int64_t>(dtype_size(dtype));
+  t.data = static_cast<char*>(data) + begin * row_bytes;
   return t;
 }
 
 Tensor Tensor::reshape(const std::vector<int64_t>& new_shape) const {
-  TL_CHECK(is_contiguous());
   Tensor t = view(data, dtype, new_shape, device);
   if (t.numel() != numel())
     fail_internal("reshape %s -> %s changes the element count", shape_str(*this).c_str(),

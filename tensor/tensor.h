@@ -1,7 +1,9 @@
 // tensor/tensor.h — a non-owning view of an n-dimensional array (n <= 4).
 //
-// A Tensor is plain data: {dtype, device, shape, strides (in elements), data pointer}. It never owns
-// memory; Buffer and Arena (tensor/buffer.h) do, and weights are views into the mmapped checkpoint.
+// A Tensor is plain data: {dtype, device, shape, data pointer}, always contiguous (row-major): every
+// view the engine takes (rows, reshape) of a contiguous array is one, so no strides are stored. It
+// never owns memory; Buffer and Arena (tensor/buffer.h) do, and weights are views into the mmapped
+// checkpoint.
 // Shapes are written outermost first, like PyTorch: a Linear weight is [out_features, in_features]
 // and row i of it is contiguous.
 #pragma once
@@ -26,7 +28,6 @@ struct Tensor {
   Device device = Device::CPU;
   int ndim = 0;
   int64_t shape[kMaxDims] = {0, 0, 0, 0};
-  int64_t stride[kMaxDims] = {0, 0, 0, 0};  // in elements, not bytes
   void* data = nullptr;
 
   // A contiguous (row-major) view of `data` with the given shape.
@@ -36,15 +37,14 @@ struct Tensor {
   bool defined() const { return data != nullptr || numel() == 0; }
   int64_t dim(int i) const;  // negative i counts from the end, like PyTorch
   int64_t numel() const;
-  size_t nbytes() const;  // numel × element size (for contiguous views: the bytes spanned)
-  bool is_contiguous() const;
+  size_t nbytes() const;  // numel × element size: the bytes spanned
   std::vector<int64_t> shape_vec() const { return {shape, shape + ndim}; }
   bool has_shape(const std::vector<int64_t>& s) const;
 
   // Views along the outermost dimension.
   Tensor row(int64_t i) const;                     // [d0, d1, ...] -> [d1, ...]
   Tensor rows(int64_t begin, int64_t end) const;   // [d0, ...] -> [end - begin, ...]
-  Tensor reshape(const std::vector<int64_t>& new_shape) const;  // contiguous views only
+  Tensor reshape(const std::vector<int64_t>& new_shape) const;  // same element count
 
   template <typename T>
   T* ptr() const { return static_cast<T*>(data); }

@@ -76,7 +76,6 @@ struct VlmConfig {
   int vision_feature_layer = -2;                    // index into hidden_states (negative from the end)
   std::string vision_feature_select_strategy = "patch";  // "patch" drops token 0, "cls_patch" keeps all
   std::string image_aspect_ratio = "square";        // "square" or "pad"
-  int image_token_index = -200;                     // fixed by TinyLLaVA (IMAGE_TOKEN_INDEX)
   int pad_token_id = -1;                            // -1 when null
   int tokenizer_model_max_length = 2048;
 

@@ -11,10 +11,8 @@
 // Answers stream to stdout, one line each; each turn's timings go to stderr. Ctrl-C stops the answer
 // being written (the conversation keeps what was said), not the program. A question that does not fit
 // the context is refused with a note to /clear.
-#include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -32,18 +30,6 @@ namespace tl::cli {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::atomic<bool> g_interrupted{false};  // set by SIGINT, cleared at the start of each answer
-
-void on_sigint(int) { g_interrupted = true; }
-
-void install_sigint() {
-  struct sigaction sa = {};
-  sa.sa_handler = on_sigint;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;  // no SA_RESTART: a read waiting at the prompt returns EINTR
-  ::sigaction(SIGINT, &sa, nullptr);
-}
 
 // One line of standard input without its newline; false at end of input.
 bool read_line(std::string* line, bool prompt) {
@@ -87,12 +73,12 @@ void ask(ChatState& s, const std::string& question) {
   const int64_t before = s.session.prefilled_positions();
   StreamDecoder decoder(s.engine->tokenizer(), /*skip_special=*/true);
   StrippedWriter out(stdout);
-  g_interrupted = false;
+  clear_interrupt();
   Generation g;
   try {
     g = s.session.ask(question, image, s.params, [&](int id) {
       out.write(decoder.push(id));
-      return !g_interrupted.load();
+      return !interrupted();
     });
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::BadInput) throw;
@@ -168,7 +154,7 @@ int cmd_chat(int argc, char** argv) {
   ChatState s{&engine, Session(engine, args.str("--system", kSystemPrompt)), params, first};
   const bool terminal = ::isatty(0);
   if (terminal) std::fprintf(stderr, "tinyllava chat: %s. /help lists the commands; Ctrl-C stops an answer.\n", engine_summary(engine).c_str());
-  install_sigint();
+  install_interrupt();
   std::string line;
   while (read_line(&line, terminal)) {
     if (line.empty()) continue;

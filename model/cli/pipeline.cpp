@@ -1,10 +1,12 @@
 // model/cli/pipeline.cpp — image inputs, sampling options, streamed output (contract in pipeline.h).
 #include "model/cli/pipeline.h"
 
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 
 #include "model/image.h"
@@ -14,6 +16,10 @@
 namespace tl::cli {
 
 namespace {
+
+std::atomic<bool> g_interrupted{false};  // set by SIGINT (async-signal-safe: a lock-free atomic store)
+
+void on_sigint(int) { g_interrupted = true; }
 
 bool is_url(const std::string& s) { return s.rfind("http://", 0) == 0 || s.rfind("https://", 0) == 0; }
 
@@ -148,6 +154,17 @@ void StrippedWriter::write(const std::string& s) {
   }
   std::fflush(out_);
 }
+
+void install_interrupt() {
+  struct sigaction sa = {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a read waiting for input returns EINTR
+  ::sigaction(SIGINT, &sa, nullptr);
+}
+
+bool interrupted() { return g_interrupted.load(); }
+void clear_interrupt() { g_interrupted = false; }
 
 double peak_rss_mib() {
   struct rusage ru;

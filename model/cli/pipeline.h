@@ -40,4 +40,10 @@ class StrippedWriter {
 
 double peak_rss_mib();
 
+// Ctrl-C stops the answer, not the program: install_interrupt() makes SIGINT set a flag (and interrupt
+// a blocking read) instead of killing the process; generation polls interrupted().
+void install_interrupt();
+bool interrupted();
+void clear_interrupt();
+
 }  // namespace tl::cli

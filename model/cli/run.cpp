@@ -122,13 +122,14 @@ int cmd_run(int argc, char** argv) {
   std::string text;
   Trace trace;
   bool first = true;
+  install_interrupt();  // Ctrl-C ends the answer early; the timings are still printed
   run(engine, req, trace, [&](int id) {
     if (first && status) std::fputs("                \r", stderr);
     first = false;
     const std::string piece = decoder.push(id);
     text += piece;
     if (!as_json) out.write(piece);
-    return true;
+    return !interrupted();
   });
   text += decoder.finish();
   if (as_json) {

@@ -59,7 +59,6 @@ TEST(Config, RealModelDerivesSpecTable) {
   EXPECT_TRUE(c.text.share_input_output_layers);
   EXPECT_TRUE(c.text.normalize_qk_projections);
   EXPECT_EQ(c.pad_token_id, 0);
-  EXPECT_EQ(c.image_token_index, -200);
 }
 
 TEST(Config, OpenElmHelpersMatchPython) {
