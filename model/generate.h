@@ -20,6 +20,7 @@ struct Request {
   bool keep_stages = true;         // copy the features and connector rows into the Trace
   bool reuse_image = true;         // pixels encoded before by this engine come from its cache
   GenerateParams generate;
+  int beams = 1;                   // > 1: beam search (beam.h; greedy, no sampling), answer given at the end
 };
 
 struct Trace {
@@ -36,7 +37,8 @@ struct Trace {
 };
 
 // Encodes the image (if any), builds the prompt, prefills and generates. on_token is called with each
-// generated id as soon as it is chosen; returning false stops generation. A prompt whose positions
+// generated id as soon as it is chosen (with beam search: each id of the best beam, at the end);
+// returning false stops generation. A prompt whose positions
 // plus max_new_tokens exceed the context is refused up front.
 void run(Engine& engine, const Request& request, Trace& trace, const std::function<bool(int)>& on_token = nullptr);
 

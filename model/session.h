@@ -82,6 +82,8 @@ class Session {
   // ---- state ----
   int64_t length() const { return cache_.length; }            // positions in the cache
   int64_t context_length() const { return engine_->context_length(); }
+  int64_t vocab_size() const { return engine_->config().text.vocab_size; }
+  int eos_id() const { return engine_->config().text.eos_token_id; }
   int64_t positions(const Prompt& p) const;                   // positions p occupies
   int64_t prefilled_positions() const { return prefilled_; }  // computed by prefill, all calls together
   double last_prefill_s() const { return prefill_s_; }

@@ -43,6 +43,7 @@ std::vector<Option> run_options() {
       {nullptr, "--system", "TEXT", "the template's system prompt (default: the original's)"},
       {nullptr, "--raw", nullptr, "use the prompt as is, without the chat template (write <image> yourself)"},
       {nullptr, "--json", nullptr, "print one JSON object (text, token ids, finish reason, timings) instead of the text"},
+      {nullptr, "--beams", "N", "beam search with N beams (HF generate(num_beams=N); the answer shows when it ends)"},
       {nullptr, "--no-cuda-graph", nullptr, "with --device cuda: launch each decode kernel instead of replaying a graph"},
   };
   for (const auto& list : {image_option_list(), sampling_option_list(), engine_option_list(true)})
@@ -104,6 +105,9 @@ int cmd_run(int argc, char** argv) {
   Request req = make_request(args, 512);
   req.generate.sampling = sampling_options(args);
   req.generate.repeat_penalty = repeat_penalty_option(args);
+  req.beams = static_cast<int>(args.integer("--beams", 1, 1, 64));
+  if (req.beams > 1 && (req.generate.sampling.temperature > 0 || req.generate.repeat_penalty != 1.0f))
+    fail_input("run: --beams: beam search here is deterministic (drop --temp and --repeat-penalty)");
   const bool as_json = args.has("--json"), status = !as_json && ::isatty(2);
   auto t0 = Clock::now();
   Engine engine(args.required("--model"), options);
