@@ -114,7 +114,8 @@ std::vector<Beam> advance(std::vector<Beam>& beams, const std::vector<Candidate>
 BeamResult beam_search(Session& session, const BeamParams& p) {
   if (p.num_beams < 2) fail_input("--beams: %d (expected 2 or more; 1 is greedy decoding)", p.num_beams);
   if (p.max_new_tokens < 1) fail_input("-n: %d (beam search needs at least one new token)", p.max_new_tokens);
-  const int V = static_cast<int>(session.vocab_size()), eos = session.eos_id(), B = p.num_beams;
+  const int V = static_cast<int>(session.vocab_size()), B = p.num_beams;
+  const int eos = p.eos_token_id >= 0 ? p.eos_token_id : session.eos_id();
   if (session.length() + p.max_new_tokens > session.context_length())
     fail_input("prompt: %lld positions + %d new tokens exceed the %lld-token context", static_cast<long long>(session.length()),
                p.max_new_tokens, static_cast<long long>(session.context_length()));

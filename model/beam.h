@@ -25,6 +25,7 @@ struct BeamParams {
   int max_new_tokens = 512;
   float length_penalty = 1.0f;
   bool early_stopping = false;
+  int eos_token_id = -1;  // < 0: the config's
 };
 
 struct BeamResult {

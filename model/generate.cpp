@@ -45,7 +45,7 @@ void run(Engine& engine, const Request& req, Trace& trace, const std::function<b
   trace.logits.assign(logits, logits + engine.config().text.vocab_size);
   trace.prefill_s = session.last_prefill_s();
   if (req.beams > 1) {
-    const BeamResult b = beam_search(session, {req.beams, req.generate.max_new_tokens, 1.0f, false});
+    const BeamResult b = beam_search(session, {req.beams, req.generate.max_new_tokens, 1.0f, false, -1});
     trace.tokens = b.tokens;
     trace.finish = b.finish;
     trace.decode_s = b.decode_s;
