@@ -202,9 +202,13 @@ TEST(Kernels, Bf16AttentionBoundedByPRounding) {
   };
   const std::vector<Shape> shapes = {{17, 40, 4, 2, 64, 23},  {33, 33, 3, 3, 72, 0},     {20, 20, 2, 1, 24, ops::kNonCausal},
                                      {77, 77, 2, 2, 72, ops::kNonCausal}, {50, 130, 4, 1, 64, 80}, {9, 140, 6, 2, 136, 131},
-                                     {5, 9, 2, 2, 7, 4},      {2, 30, 2, 1, 64, 28}};
+                                     {5, 9, 2, 2, 7, 4},      {2, 30, 2, 1, 64, 28},    {40, 300, 2, 1, 64, ops::kNonCausal},
+                                     {24, 300, 4, 2, 72, 276}};
   for (const Shape& s : shapes) {
     OwnedTensor q = random_f32({s.T, s.H, s.Dh}), k = random_f32({s.S, s.Hkv, s.Dh}), v = random_f32({s.S, s.Hkv, s.Dh});
+    if (s.S == 300)  // keys growing along S: scores reach tens, so later key tiles move the softmax's reference
+      for (int64_t j = 0; j < s.S; ++j)
+        for (int64_t i = 0; i < s.Hkv * s.Dh; ++i) k.tensor.ptr<float>()[j * s.Hkv * s.Dh + i] *= 0.2f + 0.1f * j;
     const float scale = 1.0f / std::sqrt(static_cast<float>(s.Dh));
     OwnedTensor qs = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
     for (int64_t i = 0; i < qs.tensor.numel(); ++i) qs.tensor.ptr<float>()[i] = q.tensor.ptr<float>()[i] * scale;
