@@ -104,7 +104,7 @@ ImagePtr Engine::encode_image(const Tensor& pixels, bool keep_features, bool reu
   e->hash = hash;
   auto t0 = std::chrono::steady_clock::now();
   OwnedTensor on_device = OwnedTensor::copy_of(pixels, device());
-  OwnedTensor features = siglip_features(kernels_, model_.weights.vision, config(), on_device.tensor);
+  OwnedTensor features = siglip_features(kernels_, model_.weights.vision, config(), on_device.tensor, vision_arena_);
   ops::synchronize(device());  // GPU kernels are asynchronous: wait before reading the clock
   e->vision_s = seconds_since(t0);
   t0 = std::chrono::steady_clock::now();

@@ -70,6 +70,7 @@ class Engine {
   std::vector<Buffer> device_weights_;  // the uploaded weights (Device::CUDA), viewed by model_.weights
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<OpenElm> text_;
+  Arena vision_arena_;  // SigLIP's activations, reused from one image to the next
   std::mutex cache_mu_;
   static constexpr size_t kImageCache = 8;
   std::deque<ImagePtr> images_;  // the most recently encoded last

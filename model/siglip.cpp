@@ -11,7 +11,8 @@
 
 namespace tl {
 
-OwnedTensor siglip_features(const ops::Context& ctx, const SiglipWeights& w, const VlmConfig& config, const Tensor& pixels) {
+OwnedTensor siglip_features(const ops::Context& ctx, const SiglipWeights& w, const VlmConfig& config, const Tensor& pixels,
+                            Arena& arena) {
   const VisionConfig& c = config.vision;
   const int64_t P = c.num_patches(), D = c.hidden_size, F = c.intermediate_size;
   const int64_t H = c.num_attention_heads, Dh = c.head_dim();
@@ -22,7 +23,9 @@ OwnedTensor siglip_features(const ops::Context& ctx, const SiglipWeights& w, con
   TL_CHECK(static_cast<int>(w.layers.size()) == layers);
 
   // Activations: h, a, q, k, v, att [P, D] and the MLP's [P, F].
-  Arena arena((6 * P * D + P * F) * sizeof(float) + 16 * kAlignment, pixels.device);
+  const size_t need = (6 * P * D + P * F) * sizeof(float) + 16 * kAlignment;
+  if (arena.capacity() < need || arena.device() != pixels.device) arena = Arena(need, pixels.device);
+  arena.reset();
   Tensor h = arena.alloc(DType::F32, {P, D});    // (P, D) residual stream
   Tensor a = arena.alloc(DType::F32, {P, D});    // (P, D) normed input / block output
   Tensor q = arena.alloc(DType::F32, {P, D});    // (P, H·Dh)
