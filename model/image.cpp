@@ -2,10 +2,13 @@
 // (contract in image.h).
 #include "model/image.h"
 
+#include "model/image_codecs.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include <stb/stb_image.h>
 
@@ -135,7 +138,7 @@ void check_png_chunks(const uint8_t* d, size_t n, const char* src) {
   }
 }
 
-constexpr int kMaxSide = 16384;  // STBI_MAX_DIMENSIONS (stb_image_impl.cpp)
+constexpr int kMaxSide = kMaxImageSide;  // STBI_MAX_DIMENSIONS (stb_image_impl.cpp)
 
 uint32_t be16(const uint8_t* p) { return static_cast<uint32_t>(p[0]) << 8 | p[1]; }
 uint32_t le16(const uint8_t* p) { return static_cast<uint32_t>(p[1]) << 8 | p[0]; }
@@ -164,6 +167,27 @@ bool header_size(const uint8_t* d, size_t n, int64_t* w, int64_t* h) {
   return false;
 }
 
+// A GIF whose first frame has a transparent index: PIL's convert("RGB") shows that index's palette
+// colour, while stb_image leaves the pixel transparent black. A copy with the transparency flag of the
+// Graphic Control Extensions before the first image cleared decodes as PIL does; empty when there is
+// nothing to clear (or the block structure is not what GIF specifies: stb reports that).
+std::vector<uint8_t> gif_without_transparency(const uint8_t* d, size_t n) {
+  if (n < 13 || std::memcmp(d, "GIF8", 4) != 0) return {};
+  size_t pos = 13;
+  if (d[10] & 0x80) pos += 3 * (size_t{2} << (d[10] & 7));  // global colour table
+  std::vector<uint8_t> out;
+  while (pos + 1 < n && d[pos] == 0x21) {  // extensions before the first image descriptor (0x2C)
+    if (d[pos + 1] == 0xF9 && pos + 3 < n && d[pos + 2] == 4 && (d[pos + 3] & 1)) {
+      if (out.empty()) out.assign(d, d + n);
+      out[pos + 3] &= static_cast<uint8_t>(~1u);
+    }
+    pos += 2;
+    while (pos < n && d[pos] != 0) pos += d[pos] + 1u;  // sub-blocks
+    ++pos;
+  }
+  return out;
+}
+
 }  // namespace
 
 ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels) {
@@ -171,15 +195,20 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
   if (size == 0) fail_input("%s: empty file (expected a JPEG, PNG, BMP, GIF or PNM image)", src);
   if (size > static_cast<size_t>(INT32_MAX)) fail_input("%s: file too large (%zu bytes)", src, size);
   const int len = static_cast<int>(size);
+  int64_t hw = 0, hh = 0;
+  if (header_size(data, size, &hw, &hh) && std::max(hw, hh) > kMaxSide)
+    fail_input("%s: image is %lld x %lld (expected sides of at most %d pixels)", src, static_cast<long long>(hw),
+               static_cast<long long>(hh), kMaxSide);
+  ImageU8 decoded;
+  if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF && decode_jpeg(data, size, source, max_pixels, &decoded))
+    return decoded;
+  const std::vector<uint8_t> gif = gif_without_transparency(data, size);
+  if (!gif.empty()) return decode_image(gif.data(), gif.size(), source, max_pixels);
   check_jpeg_huffman_tables(data, size, src);
   check_pnm_header(data, size, src);
   check_png_chunks(data, size, src);
   int w = 0, h = 0, channels = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &channels)) {
-    int64_t hw = 0, hh = 0;
-    if (header_size(data, size, &hw, &hh) && std::max(hw, hh) > kMaxSide)
-      fail_input("%s: image is %lld x %lld (expected sides of at most %d pixels)", src, static_cast<long long>(hw),
-                 static_cast<long long>(hh), kMaxSide);
     fail_input("%s: cannot decode image (%s; expected JPEG, PNG, BMP, GIF or PNM)", src, stbi_failure_reason());
   }
   if (w <= 0 || h <= 0) fail_input("%s: image has zero size (%d x %d)", src, w, h);
@@ -194,11 +223,13 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
   out.rgb.resize(static_cast<size_t>(w) * h * 3);
   const size_t n = static_cast<size_t>(w) * h;
   if (stbi_is_16_bit_from_memory(data, len) && (channels == 1 || channels == 2)) {
-    // PIL opens 16-bit grey as I;16 and converts to RGB by clipping to 255 (not by taking the high byte).
+    // PIL opens 16-bit grey as I;16 and converts it to RGB by clipping to 255, but 16-bit grey with
+    // alpha as LA/RGBA from the samples' high bytes (1000 -> 3, where I;16 gives 255).
     std::unique_ptr<uint16_t, StbFree> px(stbi_load_16_from_memory(data, len, &w, &h, &channels, 1));
     if (!px) fail_input("%s: cannot decode image (%s)", src, stbi_failure_reason());
     for (size_t i = 0; i < n; ++i) {
-      uint8_t v = static_cast<uint8_t>(std::min<uint16_t>(px.get()[i], 255));
+      const uint16_t s = px.get()[i];
+      const uint8_t v = static_cast<uint8_t>(channels == 2 ? s >> 8 : std::min<uint16_t>(s, 255));
       out.rgb[3 * i] = out.rgb[3 * i + 1] = out.rgb[3 * i + 2] = v;
     }
     return out;

@@ -1,0 +1,21 @@
+// model/image_codecs.h — the decoders PIL itself uses, where the build has them (found by CMake and
+// named in its summary), used by decode_image (image.h) ahead of stb_image:
+//   JPEG  libjpeg-turbo (image_jpeg.cpp)      PIL's pixels exactly; without it stb_image, a few levels off
+// Each decode_* returns false when its library is not built in (the caller falls back), fills `out`
+// and returns true on success, and throws an input error naming `source` on a bad image.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "model/image.h"
+
+namespace tl {
+
+constexpr int kMaxImageSide = 16384;  // the longest side any decoder here accepts (stb_image's limit)
+
+const char* jpeg_decoder();  // "libjpeg-turbo", or the fallback's name and tolerance
+bool decode_jpeg(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels, ImageU8* out);
+
+}  // namespace tl

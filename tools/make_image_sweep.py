@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Make tests/fixtures/images/sweep/ (committed; tests never run Python): small images in every format
+and mode the engine reads, each with PIL's pixels for it, to check decoding bit for bit:
+
+  <case>.<ext>        the input, written by PIL (or by hand where PIL cannot write the variant)
+  <case>.<ext>.rgb    PIL's Image.open(...).convert("RGB") as raw bytes: width, height (uint16 LE) then
+                      height x width x 3 values
+
+The engine's test (tests/model/test_image.cpp, Image.SweepMatchesPilExactly) decodes every input and
+compares. Cases whose decoder is optional (WebP, TIFF) are skipped there when the build lacks it.
+Run from the repository root:  python3 tools/make_image_sweep.py   (needs numpy and Pillow)
+"""
+import io
+import os
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "images", "sweep")
+W, H = 37, 29
+
+
+def picture(seed=3):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:H, 0:W]
+    px = np.stack([x * 255 // (W - 1), y * 255 // (H - 1), (x * 7 + y * 3) % 256], -1).astype(np.int32)
+    px += rng.integers(-20, 21, (H, W, 3))
+    im = Image.fromarray(px.clip(0, 255).astype(np.uint8))
+    d = ImageDraw.Draw(im)
+    d.ellipse((5, 4, 25, 20), fill=(220, 40, 60))
+    d.rectangle((20, 12, 34, 26), fill=(30, 90, 200))
+    return im
+
+
+def png_bytes(width, height, depth, color_type, rows, interlace=0, extra=b""):
+    """A PNG from raw scanlines (each already packed at `depth`), filter 0."""
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    raw = b"".join(b"\0" + r for r in rows)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, interlace))
+            + extra + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def png16(channels, color_type, scale=257, offset=3):
+    base = np.array(picture()).astype(np.uint16)
+    if channels == 2:
+        grey = np.array(picture().convert("L")).astype(np.uint32)
+        data = np.stack([grey * 37 % 65536, (np.arange(W)[None, :] * 1800 + grey * 0).astype(np.uint32) % 65536], -1)
+    elif channels == 4:
+        alpha = (np.arange(W)[None, :].repeat(H, 0) * 1700).astype(np.uint32)[..., None]
+        data = np.concatenate([base.astype(np.uint32) * scale + offset, alpha], -1)
+    else:
+        data = base.astype(np.uint32) * scale + offset
+    data = data.astype(">u2")
+    return png_bytes(W, H, 16, color_type, [data[i].tobytes() for i in range(H)])
+
+
+def low_depth_grey(depth):
+    levels = (1 << depth) - 1
+    v = (np.array(picture().convert("L")).astype(np.int32) * levels // 255).astype(np.uint8)
+    rows = []
+    for r in v:
+        bits = "".join(format(int(p), "0%db" % depth) for p in r)
+        bits += "0" * (-len(bits) % 8)
+        rows.append(int(bits, 2).to_bytes(len(bits) // 8, "big"))
+    return png_bytes(W, H, depth, 0, rows)
+
+
+def save(name, im, fmt, **kw):
+    buf = io.BytesIO()
+    im.save(buf, fmt, **kw)
+    return name, buf.getvalue()
+
+
+def cases():
+    rgb = picture()
+    grey = rgb.convert("L")
+    alpha = Image.fromarray((np.arange(W)[None, :].repeat(H, 0) * 7).astype(np.uint8))
+    rgba = Image.merge("RGBA", (*rgb.split(), alpha))
+    yield save("jpeg_420.jpg", rgb, "JPEG", quality=80, subsampling=2)
+    yield save("jpeg_422.jpg", rgb, "JPEG", quality=80, subsampling=1)
+    yield save("jpeg_444.jpg", rgb, "JPEG", quality=92, subsampling=0)
+    yield save("jpeg_progressive.jpg", rgb, "JPEG", quality=85, progressive=True)
+    yield save("jpeg_optimized.jpg", rgb, "JPEG", quality=70, optimize=True)
+    yield save("jpeg_restart.jpg", rgb, "JPEG", quality=85, restart_marker_blocks=4)
+    yield save("jpeg_grey.jpg", grey, "JPEG", quality=85)
+    yield save("jpeg_cmyk.jpg", rgb.convert("CMYK"), "JPEG", quality=90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 on display; neither PIL's open nor the engine applies it
+    yield save("jpeg_exif_orientation.jpg", rgb, "JPEG", quality=85, exif=exif.tobytes())
+    yield "png_la16.png", png16(2, 4)
+    yield "png_rgb16.png", png16(3, 2)
+    yield "png_rgba16.png", png16(4, 6)
+    for depth in (1, 2, 4):
+        yield "png_grey%d.png" % depth, low_depth_grey(depth)
+    yield save("png_palette4.png", rgb.quantize(12), "PNG", bits=4)
+    yield save("png_rgba.png", rgba, "PNG")
+    trns = rgb.quantize(16)
+    yield save("gif_transparent.gif", trns, "GIF", transparency=3)
+    yield save("png_palette_trns.png", trns, "PNG", transparency=3)
+    yield save("bmp_palette8.bmp", rgb.quantize(40), "BMP")
+    yield save("bmp_grey.bmp", grey, "BMP")
+    yield save("bmp_1bit.bmp", grey.point(lambda v: 255 if v > 128 else 0).convert("1"), "BMP")
+    yield save("pgm_grey.pgm", grey, "PPM")
+    yield save("gif_local.gif", rgb.quantize(20), "GIF")
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    for name, data in cases():
+        path = os.path.join(OUT, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        im = Image.open(path).convert("RGB")
+        with open(path + ".rgb", "wb") as f:
+            f.write(struct.pack("<HH", im.width, im.height) + im.tobytes())
+        print("%-28s %s %s" % (name, Image.open(path).mode, im.size))
+
+
+if __name__ == "__main__":
+    main()
