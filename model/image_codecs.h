@@ -1,6 +1,7 @@
 // model/image_codecs.h — the decoders PIL itself uses, where the build has them (found by CMake and
 // named in its summary), used by decode_image (image.h) ahead of stb_image:
 //   JPEG  libjpeg-turbo (image_jpeg.cpp)      PIL's pixels exactly; without it stb_image, a few levels off
+//   WebP  libwebp (image_webp.cpp)            without it a WebP is refused, naming the package
 // Each decode_* returns false when its library is not built in (the caller falls back), fills `out`
 // and returns true on success, and throws an input error naming `source` on a bad image.
 #pragma once
@@ -17,5 +18,9 @@ constexpr int kMaxImageSide = 16384;  // the longest side any decoder here accep
 
 const char* jpeg_decoder();  // "libjpeg-turbo", or the fallback's name and tolerance
 bool decode_jpeg(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels, ImageU8* out);
+
+bool is_webp(const uint8_t* data, size_t size);  // RIFF....WEBP
+const char* webp_decoder();
+bool decode_webp(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels, ImageU8* out);
 
 }  // namespace tl

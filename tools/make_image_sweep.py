@@ -105,6 +105,12 @@ def cases():
     yield save("bmp_1bit.bmp", grey.point(lambda v: 255 if v > 128 else 0).convert("1"), "BMP")
     yield save("pgm_grey.pgm", grey, "PPM")
     yield save("gif_local.gif", rgb.quantize(20), "GIF")
+    yield save("webp_lossy.webp", rgb, "WEBP", quality=80)
+    yield save("webp_lossless.webp", rgb, "WEBP", lossless=True)
+    yield save("webp_lossy_alpha.webp", rgba, "WEBP", quality=75)
+    yield save("webp_lossless_alpha.webp", rgba, "WEBP", lossless=True, exact=True)
+    second = Image.fromarray(255 - np.array(rgb))
+    yield save("webp_animated.webp", rgb, "WEBP", save_all=True, append_images=[second], duration=100, quality=90)
 
 
 def main():
