@@ -23,7 +23,7 @@ MODEL_DIR   ?= models/TinyLLaVA-OpenELM-450M-SigLIP-0.89B
 HF_URL      ?= https://huggingface.co/jiajunlong/TinyLLaVA-OpenELM-450M-SigLIP-0.89B/resolve/main
 IMAGE       ?= tests/fixtures/images/demo.png
 PROMPT      ?= What are these?
-DEB_PACKAGES := cmake make g++ libeigen3-dev libstb-dev libgtest-dev libbenchmark-dev curl libjpeg62-turbo-dev libwebp-dev pkgconf
+DEB_PACKAGES := cmake make g++ libeigen3-dev libstb-dev libgtest-dev libbenchmark-dev curl libjpeg62-turbo-dev libwebp-dev libtiff-dev pkgconf
 SHELL := /bin/bash
 
 .PHONY: all build configure test bench demo run model deps clean test-sanitize fuzz cuda-emu

@@ -203,6 +203,7 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
   if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF && decode_jpeg(data, size, source, max_pixels, &decoded))
     return decoded;
   if (is_webp(data, size) && decode_webp(data, size, source, max_pixels, &decoded)) return decoded;
+  if (is_tiff(data, size) && decode_tiff(data, size, source, max_pixels, &decoded)) return decoded;
   const std::vector<uint8_t> gif = gif_without_transparency(data, size);
   if (!gif.empty()) return decode_image(gif.data(), gif.size(), source, max_pixels);
   check_jpeg_huffman_tables(data, size, src);
@@ -210,7 +211,7 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
   check_png_chunks(data, size, src);
   int w = 0, h = 0, channels = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &channels)) {
-    fail_input("%s: cannot decode image (%s; expected JPEG, PNG, BMP, GIF, PNM or WebP)", src, stbi_failure_reason());
+    fail_input("%s: cannot decode image (%s; expected JPEG, PNG, BMP, GIF, PNM, WebP or TIFF)", src, stbi_failure_reason());
   }
   if (w <= 0 || h <= 0) fail_input("%s: image has zero size (%d x %d)", src, w, h);
   if (std::max(w, h) > kMaxSide) fail_input("%s: image is %d x %d (expected sides of at most %d pixels)", src, w, h, kMaxSide);

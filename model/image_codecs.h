@@ -2,6 +2,7 @@
 // named in its summary), used by decode_image (image.h) ahead of stb_image:
 //   JPEG  libjpeg-turbo (image_jpeg.cpp)      PIL's pixels exactly; without it stb_image, a few levels off
 //   WebP  libwebp (image_webp.cpp)            without it a WebP is refused, naming the package
+//   TIFF  libtiff (image_tiff.cpp)            likewise
 // Each decode_* returns false when its library is not built in (the caller falls back), fills `out`
 // and returns true on success, and throws an input error naming `source` on a bad image.
 #pragma once
@@ -22,5 +23,9 @@ bool decode_jpeg(const uint8_t* data, size_t size, const std::string& source, in
 bool is_webp(const uint8_t* data, size_t size);  // RIFF....WEBP
 const char* webp_decoder();
 bool decode_webp(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels, ImageU8* out);
+
+bool is_tiff(const uint8_t* data, size_t size);  // II*\0 or MM\0* (or BigTIFF)
+const char* tiff_decoder();
+bool decode_tiff(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels, ImageU8* out);
 
 }  // namespace tl

@@ -68,6 +68,33 @@ def low_depth_grey(depth):
     return png_bytes(W, H, depth, 0, rows)
 
 
+def tiled_tiff(im, tile=16):
+    """An uncompressed RGB TIFF in tiles (PIL writes strips only): header, tile data, one IFD."""
+    px = np.array(im)
+    tx, ty = -(-W // tile), -(-H // tile)
+    tiles = []
+    for j in range(ty):
+        for i in range(tx):
+            t = np.zeros((tile, tile, 3), np.uint8)
+            part = px[j * tile:(j + 1) * tile, i * tile:(i + 1) * tile]
+            t[:part.shape[0], :part.shape[1]] = part
+            tiles.append(t.tobytes())
+    data = b"".join(tiles)
+    offsets = [8 + k * len(tiles[0]) for k in range(len(tiles))]
+    ifd_at = 8 + len(data)
+    extra_at = ifd_at + 2 + 12 * 11 + 4  # arrays the entries point to: offsets, counts, bits per sample
+    entries = [(256, 3, 1, W), (257, 3, 1, H), (258, 3, 3, extra_at + 8 * len(tiles)), (259, 3, 1, 1),
+               (262, 3, 1, 2), (277, 3, 1, 3), (284, 3, 1, 1), (322, 3, 1, tile), (323, 3, 1, tile),
+               (324, 4, len(tiles), extra_at), (325, 4, len(tiles), extra_at + 4 * len(tiles))]
+    ifd = struct.pack("<H", len(entries))
+    for tag, typ, count, value in entries:
+        ifd += struct.pack("<HHI", tag, typ, count) + (struct.pack("<HH", value, 0) if typ == 3 and count == 1 else struct.pack("<I", value))
+    ifd += struct.pack("<I", 0)
+    extra = struct.pack("<%dI" % len(tiles), *offsets) + struct.pack("<%dI" % len(tiles), *[len(t) for t in tiles])
+    extra += struct.pack("<HHH", 8, 8, 8)
+    return b"II*\0" + struct.pack("<I", ifd_at) + data + ifd + extra
+
+
 def save(name, im, fmt, **kw):
     buf = io.BytesIO()
     im.save(buf, fmt, **kw)
@@ -109,6 +136,16 @@ def cases():
     yield save("webp_lossless.webp", rgb, "WEBP", lossless=True)
     yield save("webp_lossy_alpha.webp", rgba, "WEBP", quality=75)
     yield save("webp_lossless_alpha.webp", rgba, "WEBP", lossless=True, exact=True)
+    for comp in ("raw", "tiff_lzw", "tiff_adobe_deflate", "packbits"):
+        yield save("tiff_rgb_%s.tif" % comp, rgb, "TIFF", compression=comp)
+    yield save("tiff_rgba.tif", rgba, "TIFF", compression="tiff_lzw")
+    yield save("tiff_grey.tif", grey, "TIFF", compression="tiff_deflate")
+    yield save("tiff_1bit.tif", grey.point(lambda v: 255 if v > 128 else 0).convert("1"), "TIFF", compression="packbits")
+    yield save("tiff_palette.tif", rgb.quantize(30), "TIFF")
+    yield save("tiff_cmyk.tif", rgb.convert("CMYK"), "TIFF", compression="tiff_lzw")
+    yield "tiff_tiled.tif", tiled_tiff(rgb)
+    grey16 = Image.frombytes("I;16", (W, H), (np.array(grey).astype("<u2") * 5 + 7).tobytes())
+    yield save("tiff_grey16.tif", grey16, "TIFF")
     second = Image.fromarray(255 - np.array(rgb))
     yield save("webp_animated.webp", rgb, "WEBP", save_all=True, append_images=[second], duration=100, quality=90)
 

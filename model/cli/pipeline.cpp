@@ -46,7 +46,7 @@ const char* curl_reason(int code) {
 }  // namespace
 
 std::vector<Option> image_option_list() {
-  return {{"-i", "--image", "IMAGE", "image file (JPEG, PNG, BMP, GIF, PNM) or http(s) URL (fetched with curl)"},
+  return {{"-i", "--image", "IMAGE", "image file (JPEG, PNG, BMP, GIF, PNM, WebP, TIFF) or http(s) URL (fetched with curl)"},
           {nullptr, "--pixels", "FILE.npy", "preprocessed pixel values, f32 [3,S,S] or [1,3,S,S], instead of -i"},
           {nullptr, "--image-embeds", "FILE.npy", "projected image rows from 'tinyllava embed' (f32 [N,D]), instead of -i: "
                                                   "the vision tower is skipped"}};

@@ -229,11 +229,14 @@ TEST(Image, SidesPastTheLimitAreNamed) {
 // progressive, optimized, restart markers, greyscale, CMYK, an EXIF orientation left unapplied) where
 // libjpeg is built in, PNG (16-bit grey+alpha, RGB and RGBA, 1/2/4-bit grey, 4-bit palette, palette
 // with tRNS), BMP (8-bit palette, grey, 1-bit), PGM, GIF (with and without a transparent index), WebP
-// (lossy, lossless, each with alpha, the first frame of an animation) where libwebp is built in.
+// (lossy, lossless, each with alpha, the first frame of an animation) where libwebp is built in, TIFF
+// (uncompressed, LZW, Deflate, PackBits; strips and tiles; RGB, RGBA, grey, 1-bit, palette, CMYK,
+// 16-bit grey) where libtiff is.
 TEST(Image, SweepMatchesPilExactly) {
   const std::string dir = kImages + "sweep/";
   const bool libjpeg = std::string(jpeg_decoder()) == "libjpeg-turbo";
   const bool libwebp = std::string(webp_decoder()) == "libwebp";
+  const bool libtiff = std::string(tiff_decoder()) == "libtiff";
   int checked = 0;
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
@@ -244,6 +247,7 @@ TEST(Image, SweepMatchesPilExactly) {
   for (const std::string& name : names) {
     if (!libjpeg && name.rfind("jpeg_", 0) == 0) continue;  // the stb fallback: measured above, not exact
     if (!libwebp && name.rfind("webp_", 0) == 0) continue;  // a build without libwebp refuses WebP
+    if (!libtiff && name.rfind("tiff_", 0) == 0) continue;  // likewise TIFF without libtiff
     const std::string want = tl::test::slurp(dir + name + ".rgb");
     ASSERT_GE(want.size(), 4u) << name;
     ImageU8 expected;
@@ -255,5 +259,5 @@ TEST(Image, SweepMatchesPilExactly) {
                                 << " % of values equal, max diff " << d.max;
     ++checked;
   }
-  EXPECT_GE(checked, 15 + (libjpeg ? 9 : 0) + (libwebp ? 5 : 0));
+  EXPECT_GE(checked, 15 + (libjpeg ? 9 : 0) + (libwebp ? 5 : 0) + (libtiff ? 11 : 0));
 }
