@@ -190,6 +190,29 @@ std::vector<uint8_t> gif_without_transparency(const uint8_t* d, size_t n) {
 
 }  // namespace
 
+void check_image_size(const char* src, int64_t w, int64_t h, int64_t max_pixels) {
+  if (w <= 0 || h <= 0) fail_input("%s: image has zero size (%lld x %lld)", src, static_cast<long long>(w), static_cast<long long>(h));
+  if (std::max(w, h) > kMaxImageSide)
+    fail_input("%s: image is %lld x %lld (expected sides of at most %d pixels)", src, static_cast<long long>(w),
+               static_cast<long long>(h), kMaxImageSide);
+  if (w * h > max_pixels)
+    fail_input("%s: image is %lld x %lld = %lld pixels (expected at most %lld)", src, static_cast<long long>(w),
+               static_cast<long long>(h), static_cast<long long>(w * h), static_cast<long long>(max_pixels));
+}
+
+void cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb) {
+  const int nk = 255 - cmyk[3];
+  for (int c = 0; c < 3; ++c) {
+    const int t = cmyk[c] * nk + 128;
+    rgb[c] = static_cast<uint8_t>(std::clamp(nk - ((t + (t >> 8)) >> 8), 0, 255));
+  }
+}
+
+void missing_decoder(const std::string& source, const char* format, const char* package) {
+  fail_input("%s: a %s image, but this build has no %s decoder (install %s and rebuild)", source.c_str(), format,
+             format, package);
+}
+
 ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels) {
   const char* src = source.c_str();
   if (size == 0) fail_input("%s: empty file (expected a JPEG, PNG, BMP, GIF or PNM image)", src);
@@ -213,11 +236,7 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
   if (!stbi_info_from_memory(data, len, &w, &h, &channels)) {
     fail_input("%s: cannot decode image (%s; expected JPEG, PNG, BMP, GIF, PNM, WebP or TIFF)", src, stbi_failure_reason());
   }
-  if (w <= 0 || h <= 0) fail_input("%s: image has zero size (%d x %d)", src, w, h);
-  if (std::max(w, h) > kMaxSide) fail_input("%s: image is %d x %d (expected sides of at most %d pixels)", src, w, h, kMaxSide);
-  if (static_cast<int64_t>(w) * h > max_pixels)
-    fail_input("%s: image is %d x %d = %lld pixels (expected at most %lld)", src, w, h,
-               static_cast<long long>(w) * h, static_cast<long long>(max_pixels));
+  check_image_size(src, w, h, max_pixels);
 
   ImageU8 out;
   out.width = w;

@@ -17,6 +17,13 @@ namespace tl {
 
 constexpr int kMaxImageSide = 16384;  // the longest side any decoder here accepts (stb_image's limit)
 
+// An input error naming `source` unless 0 < w, h <= kMaxImageSide and w·h <= max_pixels.
+void check_image_size(const char* source, int64_t w, int64_t h, int64_t max_pixels);
+// One pixel of ink amounts (C, M, Y, K) as Pillow's cmyk2rgb converts it: R = (255 - K) - MULDIV255(C, 255 - K), ...
+void cmyk_to_rgb(const uint8_t* cmyk, uint8_t* rgb);
+// A decoder's stand-in in a build without its library: refuses the image, naming the package.
+[[noreturn]] void missing_decoder(const std::string& source, const char* format, const char* package);
+
 const char* jpeg_decoder();  // "libjpeg-turbo", or the fallback's name and tolerance
 bool decode_jpeg(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels, ImageU8* out);
 

@@ -43,18 +43,11 @@ void on_message(j_common_ptr c, int level) {
   if (level < 0) on_error(c);
 }
 
-// Pillow's MULDIV255: a·b/255 rounded, in integers.
-inline int muldiv255(int a, int b) {
-  const int t = a * b + 128;
-  return (t + (t >> 8)) >> 8;
-}
-
 void cmyk_row_to_rgb(const uint8_t* cmyk, int width, uint8_t* rgb) {
   for (int x = 0; x < width; ++x) {
-    const int c = 255 - cmyk[4 * x], m = 255 - cmyk[4 * x + 1], y = 255 - cmyk[4 * x + 2], nk = cmyk[4 * x + 3];
-    rgb[3 * x] = static_cast<uint8_t>(std::clamp(nk - muldiv255(c, nk), 0, 255));
-    rgb[3 * x + 1] = static_cast<uint8_t>(std::clamp(nk - muldiv255(m, nk), 0, 255));
-    rgb[3 * x + 2] = static_cast<uint8_t>(std::clamp(nk - muldiv255(y, nk), 0, 255));
+    const uint8_t ink[4] = {static_cast<uint8_t>(255 - cmyk[4 * x]), static_cast<uint8_t>(255 - cmyk[4 * x + 1]),
+                            static_cast<uint8_t>(255 - cmyk[4 * x + 2]), static_cast<uint8_t>(255 - cmyk[4 * x + 3])};
+    cmyk_to_rgb(ink, rgb + 3 * x);  // the inverted (Adobe) samples back to ink amounts
   }
 }
 
@@ -66,14 +59,7 @@ void read_pixels(jpeg_decompress_struct& c, const char* src, int64_t max_pixels,
   const bool cmyk = c.jpeg_color_space == JCS_CMYK || c.jpeg_color_space == JCS_YCCK;
   const bool grey = c.jpeg_color_space == JCS_GRAYSCALE;
   c.out_color_space = cmyk ? JCS_CMYK : grey ? JCS_GRAYSCALE : JCS_RGB;
-  const int64_t w = c.image_width, h = c.image_height;
-  if (w <= 0 || h <= 0) fail_input("%s: image has zero size (%lld x %lld)", src, static_cast<long long>(w), static_cast<long long>(h));
-  if (std::max(w, h) > kMaxImageSide)
-    fail_input("%s: image is %lld x %lld (expected sides of at most %d pixels)", src, static_cast<long long>(w),
-               static_cast<long long>(h), kMaxImageSide);
-  if (w * h > max_pixels)
-    fail_input("%s: image is %lld x %lld = %lld pixels (expected at most %lld)", src, static_cast<long long>(w),
-               static_cast<long long>(h), static_cast<long long>(w * h), static_cast<long long>(max_pixels));
+  check_image_size(src, c.image_width, c.image_height, max_pixels);
   jpeg_start_decompress(&c);
   out.width = static_cast<int>(c.output_width);
   out.height = static_cast<int>(c.output_height);

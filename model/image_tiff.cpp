@@ -107,11 +107,6 @@ bool read_samples(TIFF* t, const Layout& L, std::vector<uint8_t>& px, size_t row
   return true;
 }
 
-inline int muldiv255(int a, int b) {
-  const int t = a * b + 128;
-  return (t + (t >> 8)) >> 8;
-}
-
 // Samples of one pixel (8-bit contiguous layouts) to RGB, as PIL's convert("RGB").
 bool convert_pixels(TIFF* t, const Layout& L, const std::vector<uint8_t>& px, size_t row_bytes, ImageU8& out) {
   uint16_t* cmap[3] = {};
@@ -127,9 +122,7 @@ bool convert_pixels(TIFF* t, const Layout& L, const std::vector<uint8_t>& px, si
       } else if (L.photometric == PHOTOMETRIC_RGB && L.bps == 8 && L.spp >= 3) {
         std::memcpy(o, r + static_cast<size_t>(x) * L.spp, 3);
       } else if (L.photometric == PHOTOMETRIC_SEPARATED && L.bps == 8 && L.spp >= 4) {
-        const uint8_t* s = r + static_cast<size_t>(x) * L.spp;
-        const int nk = 255 - s[3];
-        for (int c = 0; c < 3; ++c) o[c] = static_cast<uint8_t>(std::clamp(nk - muldiv255(s[c], nk), 0, 255));
+        cmyk_to_rgb(r + static_cast<size_t>(x) * L.spp, o);
       } else if (L.photometric <= PHOTOMETRIC_MINISBLACK && (L.bps == 8 || L.bps == 1 || L.bps == 16)) {
         int v = L.bps == 8    ? r[static_cast<size_t>(x) * L.spp]
                 : L.bps == 1  ? ((r[x / 8] >> (7 - x % 8)) & 1) * 255
@@ -164,14 +157,7 @@ Layout read_layout(TIFF* t, const char* src, int64_t max_pixels) {
   TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &L.bps);
   TIFFGetFieldDefaulted(t, TIFFTAG_PLANARCONFIG, &L.planar);
   if (!TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &L.photometric)) L.photometric = PHOTOMETRIC_MINISBLACK;
-  const int64_t w = L.w, h = L.h;
-  if (w <= 0 || h <= 0) fail_input("%s: image has zero size (%lld x %lld)", src, static_cast<long long>(w), static_cast<long long>(h));
-  if (std::max(w, h) > kMaxImageSide)
-    fail_input("%s: image is %lld x %lld (expected sides of at most %d pixels)", src, static_cast<long long>(w),
-               static_cast<long long>(h), kMaxImageSide);
-  if (w * h > max_pixels)
-    fail_input("%s: image is %lld x %lld = %lld pixels (expected at most %lld)", src, static_cast<long long>(w),
-               static_cast<long long>(h), static_cast<long long>(w * h), static_cast<long long>(max_pixels));
+  check_image_size(src, L.w, L.h, max_pixels);
   return L;
 }
 
@@ -208,7 +194,7 @@ bool decode_tiff(const uint8_t* data, size_t size, const std::string& source, in
 
 const char* tiff_decoder() { return "none (build without libtiff)"; }
 bool decode_tiff(const uint8_t*, size_t, const std::string& source, int64_t, ImageU8*) {
-  fail_input("%s: a TIFF image, but this build has no TIFF decoder (install libtiff-dev and rebuild)", source.c_str());
+  missing_decoder(source, "TIFF", "libtiff-dev");
 }
 
 #endif

@@ -27,14 +27,7 @@ bool decode_webp(const uint8_t* data, size_t size, const std::string& source, in
   const char* src = source.c_str();
   WebPBitstreamFeatures f;
   if (WebPGetFeatures(data, size, &f) != VP8_STATUS_OK) fail_input("%s: cannot decode image (WebP header)", src);
-  const int64_t w = f.width, h = f.height;
-  if (w <= 0 || h <= 0) fail_input("%s: image has zero size (%lld x %lld)", src, static_cast<long long>(w), static_cast<long long>(h));
-  if (std::max(w, h) > kMaxImageSide)
-    fail_input("%s: image is %lld x %lld (expected sides of at most %d pixels)", src, static_cast<long long>(w),
-               static_cast<long long>(h), kMaxImageSide);
-  if (w * h > max_pixels)
-    fail_input("%s: image is %lld x %lld = %lld pixels (expected at most %lld)", src, static_cast<long long>(w),
-               static_cast<long long>(h), static_cast<long long>(w * h), static_cast<long long>(max_pixels));
+  check_image_size(src, f.width, f.height, max_pixels);
   WebPAnimDecoderOptions options;
   if (!WebPAnimDecoderOptionsInit(&options)) fail_internal("WebPAnimDecoderOptionsInit failed");
   options.color_mode = MODE_RGBA;
@@ -61,7 +54,7 @@ bool decode_webp(const uint8_t* data, size_t size, const std::string& source, in
 
 const char* webp_decoder() { return "none (build without libwebp)"; }
 bool decode_webp(const uint8_t*, size_t, const std::string& source, int64_t, ImageU8*) {
-  fail_input("%s: a WebP image, but this build has no WebP decoder (install libwebp-dev and rebuild)", source.c_str());
+  missing_decoder(source, "WebP", "libwebp-dev");
 }
 
 #endif
