@@ -124,6 +124,8 @@ def cases():
         yield "png_grey%d.png" % depth, low_depth_grey(depth)
     yield save("png_palette4.png", rgb.quantize(12), "PNG", bits=4)
     yield save("png_rgba.png", rgba, "PNG")
+    yield save("png_apng.png", rgb, "PNG", save_all=True, append_images=[Image.fromarray(255 - np.array(rgb))],
+               duration=100)  # an APNG: the first frame (the default image)
     trns = rgb.quantize(16)
     yield save("gif_transparent.gif", trns, "GIF", transparency=3)
     yield save("png_palette_trns.png", trns, "PNG", transparency=3)
