@@ -88,25 +88,6 @@ void check_jpeg_huffman_tables(const uint8_t* d, size_t n, const char* src) {
   }
 }
 
-// stb_image's PNM header reader accumulates width, height and maximum value in an int without an
-// overflow check (signed overflow: undefined behaviour; found by tests/fuzz/fuzz_image). Read the
-// header the way it does and refuse numbers of more than 9 digits, far beyond any valid image.
-void check_pnm_header(const uint8_t* d, size_t n, const char* src) {
-  if (n < 2 || d[0] != 'P' || (d[1] != '5' && d[1] != '6')) return;
-  size_t i = 2;
-  auto at = [&](size_t k) -> int { return k < n ? d[k] : -1; };
-  auto space = [](int c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
-  for (int field = 0; field < 3; ++field) {
-    for (;;) {  // whitespace and '#' comments, as stbi__pnm_skip_whitespace
-      while (space(at(i))) ++i;
-      if (at(i) != '#') break;
-      while (at(i) >= 0 && at(i) != '\n' && at(i) != '\r') ++i;
-    }
-    size_t digits = 0;
-    while (at(i) >= '0' && at(i) <= '9') ++i, ++digits;
-    if (digits > 9) fail_input("%s: cannot decode image (PNM header number of %zu digits)", src, digits);
-  }
-}
 
 // Two PNG screens, found by tests/fuzz/fuzz_image. stb_image copies a PNG's first IDAT chunk into a
 // buffer it has not allocated yet when that chunk is empty (memcpy(NULL, p, 0), undefined behaviour),
@@ -227,10 +208,11 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
     return decoded;
   if (is_webp(data, size) && decode_webp(data, size, source, max_pixels, &decoded)) return decoded;
   if (is_tiff(data, size) && decode_tiff(data, size, source, max_pixels, &decoded)) return decoded;
+  if (is_pnm(data, size)) return decode_pnm(data, size, source, max_pixels);
+  if (is_rle_bmp(data, size)) return decode_rle_bmp(data, size, source, max_pixels);
   const std::vector<uint8_t> gif = gif_without_transparency(data, size);
   if (!gif.empty()) return decode_image(gif.data(), gif.size(), source, max_pixels);
   check_jpeg_huffman_tables(data, size, src);
-  check_pnm_header(data, size, src);
   check_png_chunks(data, size, src);
   int w = 0, h = 0, channels = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &channels)) {

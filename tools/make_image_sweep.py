@@ -95,6 +95,55 @@ def tiled_tiff(im, tile=16):
     return b"II*\0" + struct.pack("<I", ifd_at) + data + ifd + extra
 
 
+def pnm_cases(rgb, grey):
+    """Every PNM kind, plain and raw, at maxvals PIL rescales (written by hand: PIL writes P4-P6 at 255)."""
+    g, c = np.array(grey), np.array(rgb)
+    bits = (g > 128).astype(int)
+    plain = lambda magic, rows, maxval=None: ("%s\n# a comment\n%d %d\n%s" % (
+        magic, W, H, "" if maxval is None else "%d\n" % maxval) + "\n".join(" ".join(map(str, r)) for r in rows) + "\n").encode()
+    yield "pnm_p1.pbm", plain("P1", 1 - bits)
+    yield "pnm_p2_max100.pgm", plain("P2", g * 100 // 255, 100)
+    yield "pnm_p3_max300.ppm", plain("P3", (c.reshape(H, -1).astype(int) * 300 // 255), 300)
+    packed = np.packbits(1 - bits, axis=1)
+    yield "pnm_p4.pbm", b"P4\n%d %d\n" % (W, H) + packed.tobytes()
+    yield "pnm_p5_max6.pgm", b"P5\n%d %d\n6\n" % (W, H) + (g.astype(int) * 6 // 255).astype(np.uint8).tobytes()
+    yield "pnm_p5_16bit.pgm", b"P5\n%d %d\n1000\n" % (W, H) + (g.astype(">u2") * 3).tobytes()
+    yield "pnm_p6_16bit.ppm", b"P6\n%d %d\n600\n" % (W, H) + (c.astype(">u2") * 2 + 1).tobytes()
+
+
+def rle_bmp(im, bits):
+    """A BI_RLE8 / BI_RLE4 BMP (PIL reads these but cannot write them): runs, literal runs, a delta."""
+    q = im.quantize(1 << bits if bits == 4 else 40)
+    idx, pal = np.array(q), q.getpalette()
+    colours = (1 << bits) if bits == 4 else 40
+    out = b""
+    for y, r in enumerate(idx[::-1]):
+        x = 0
+        if y == 3:  # a delta: skip 5 pixels of this row (they stay palette entry 0)
+            out += bytes([0, 2, 5, 0])
+            x = 5
+        while x < W:
+            run = 1
+            while x + run < W and run < 255 and r[x + run] == r[x]:
+                run += 1
+            if run >= 2 or W - x < 3:
+                v = int(r[x]) if bits == 8 else (int(r[x]) << 4 | int(r[x]))
+                out += bytes([run, v])
+                x += run
+            else:  # a literal run of 3 pixels, padded to 16 bits
+                lit = [int(v) for v in r[x:x + 3]]
+                data = bytes(lit) if bits == 8 else bytes([lit[0] << 4 | lit[1], lit[2] << 4])
+                out += bytes([0, 3]) + data + b"\0" * (len(data) % 2)
+                x += 3
+        out += b"\0\0"
+    out = out[:-2] + b"\0\1"
+    table = b"".join(bytes([pal[3 * i + 2], pal[3 * i + 1], pal[3 * i], 0]) for i in range(colours))
+    offset = 14 + 40 + len(table)
+    header = b"BM" + struct.pack("<IHHI", offset + len(out), 0, 0, offset)
+    header += struct.pack("<IiiHHIIiiII", 40, W, H, 1, bits, 1 if bits == 8 else 2, len(out), 2835, 2835, colours, 0)
+    return header + table + out
+
+
 def save(name, im, fmt, **kw):
     buf = io.BytesIO()
     im.save(buf, fmt, **kw)
@@ -133,6 +182,9 @@ def cases():
     yield save("bmp_grey.bmp", grey, "BMP")
     yield save("bmp_1bit.bmp", grey.point(lambda v: 255 if v > 128 else 0).convert("1"), "BMP")
     yield save("pgm_grey.pgm", grey, "PPM")
+    yield from pnm_cases(rgb, grey)
+    yield "bmp_rle8.bmp", rle_bmp(rgb, 8)
+    yield "bmp_rle4.bmp", rle_bmp(rgb, 4)
     yield save("gif_local.gif", rgb.quantize(20), "GIF")
     yield save("webp_lossy.webp", rgb, "WEBP", quality=80)
     yield save("webp_lossless.webp", rgb, "WEBP", lossless=True)

@@ -228,7 +228,8 @@ TEST(Image, SidesPastTheLimitAreNamed) {
 // reads, each decoded exactly as PIL's Image.open(...).convert("RGB") — JPEG (4:2:0, 4:2:2, 4:4:4,
 // progressive, optimized, restart markers, greyscale, CMYK, an EXIF orientation left unapplied) where
 // libjpeg is built in, PNG (16-bit grey+alpha, RGB and RGBA, 1/2/4-bit grey, 4-bit palette, palette
-// with tRNS), BMP (8-bit palette, grey, 1-bit), PGM, GIF (with and without a transparent index), WebP
+// with tRNS, an APNG's first frame), BMP (8-bit palette, grey, 1-bit, RLE8 and RLE4 with a delta), PNM
+// (P1-P6, plain and raw, maxvals 6, 100, 300, 600, 1000), GIF (with and without a transparent index), WebP
 // (lossy, lossless, each with alpha, the first frame of an animation) where libwebp is built in, TIFF
 // (uncompressed, LZW, Deflate, PackBits; strips and tiles; RGB, RGBA, grey, 1-bit, palette, CMYK,
 // 16-bit grey) where libtiff is.
@@ -259,5 +260,5 @@ TEST(Image, SweepMatchesPilExactly) {
                                 << " % of values equal, max diff " << d.max;
     ++checked;
   }
-  EXPECT_GE(checked, 15 + (libjpeg ? 9 : 0) + (libwebp ? 5 : 0) + (libtiff ? 11 : 0));
+  EXPECT_GE(checked, 25 + (libjpeg ? 9 : 0) + (libwebp ? 5 : 0) + (libtiff ? 11 : 0));
 }
