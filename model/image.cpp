@@ -210,6 +210,7 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
   if (is_tiff(data, size) && decode_tiff(data, size, source, max_pixels, &decoded)) return decoded;
   if (is_pnm(data, size)) return decode_pnm(data, size, source, max_pixels);
   if (is_rle_bmp(data, size)) return decode_rle_bmp(data, size, source, max_pixels);
+  if (is_16bit_bmp(data, size)) return decode_16bit_bmp(data, size, source, max_pixels);
   const std::vector<uint8_t> gif = gif_without_transparency(data, size);
   if (!gif.empty()) return decode_image(gif.data(), gif.size(), source, max_pixels);
   check_jpeg_huffman_tables(data, size, src);

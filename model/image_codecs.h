@@ -3,7 +3,7 @@
 //   JPEG  libjpeg-turbo (image_jpeg.cpp)      PIL's pixels exactly; without it stb_image, a few levels off
 //   WebP  libwebp (image_webp.cpp)            without it a WebP is refused, naming the package
 //   TIFF  libtiff (image_tiff.cpp)            likewise
-//   PNM (P1-P6, any maxval) and run-length BMP: hand-written here (image_pnm.cpp), as Pillow decodes them
+//   PNM (P1-P6, any maxval), run-length and 16-bit BMP: written here (image_pnm.cpp), as Pillow decodes them
 // Each decode_* returns false when its library is not built in (the caller falls back), fills `out`
 // and returns true on success, and throws an input error naming `source` on a bad image.
 #pragma once
@@ -36,6 +36,8 @@ bool is_pnm(const uint8_t* data, size_t size);
 ImageU8 decode_pnm(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels);
 bool is_rle_bmp(const uint8_t* data, size_t size);  // BMP with BI_RLE8 / BI_RLE4, which stb_image lacks
 ImageU8 decode_rle_bmp(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels);
+bool is_16bit_bmp(const uint8_t* data, size_t size);  // stb_image scales its fields otherwise than Pillow
+ImageU8 decode_16bit_bmp(const uint8_t* data, size_t size, const std::string& source, int64_t max_pixels);
 
 bool is_tiff(const uint8_t* data, size_t size);  // II*\0 or MM\0* (or BigTIFF)
 const char* tiff_decoder();

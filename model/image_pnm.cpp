@@ -1,5 +1,5 @@
-// model/image_pnm.cpp — PNM (P1-P6) and run-length BMP, the inputs stb_image does not read, decoded as
-// Pillow does (contract in image_codecs.h).
+// model/image_pnm.cpp — PNM (P1-P6), run-length and 16-bit BMP: the inputs stb_image does not read, or
+// reads otherwise than Pillow, decoded as Pillow does (contract in image_codecs.h).
 //
 // PNM: plain (ASCII, with '#' comments anywhere) and raw; any maxval up to 65535.
 //   P1/P4 (bitmap)   1 is black: 0 or 255 in R, G, B
@@ -10,6 +10,8 @@
 //
 // BMP with BI_RLE8 / BI_RLE4 compression (bottom-up rows): runs, absolute runs, end of line, delta and
 // end of bitmap; pixels the stream never writes keep palette entry 0 (Pillow's zeroed image).
+// 16-bit BMP (BI_RGB: 5-5-5; BI_BITFIELDS: its masks, e.g. 5-6-5): each field f of n bits becomes
+// f·255 // (2^n - 1), Pillow's floor (stb_image replicates bits instead: up to 1 level off).
 #include <algorithm>
 #include <cstring>
 
@@ -158,6 +160,48 @@ bool is_rle_bmp(const uint8_t* d, size_t n) {
   if (n < 54 || d[0] != 'B' || d[1] != 'M' || le32(d + 14) < 40) return false;
   const uint32_t compression = le32(d + 30);
   return compression == 1 || compression == 2;
+}
+
+bool is_16bit_bmp(const uint8_t* d, size_t n) {
+  if (n < 54 || d[0] != 'B' || d[1] != 'M' || le32(d + 14) < 40) return false;
+  const uint32_t compression = le32(d + 30);
+  return (d[28] | d[29] << 8) == 16 && (compression == 0 || compression == 3);
+}
+
+ImageU8 decode_16bit_bmp(const uint8_t* d, size_t n, const std::string& source, int64_t max_pixels) {
+  const char* src = source.c_str();
+  const int32_t w = static_cast<int32_t>(le32(d + 18)), hs = static_cast<int32_t>(le32(d + 22));
+  const int32_t h = hs < 0 ? -hs : hs;
+  check_image_size(src, w, h, max_pixels);
+  uint32_t mask[3] = {0x7C00, 0x03E0, 0x001F};
+  if (le32(d + 30) == 3) {
+    if (n < 66) fail_input("%s: cannot decode image (BMP: the bit-field masks run past the end of the file)", src);
+    for (int c = 0; c < 3; ++c) mask[c] = le32(d + 54 + 4 * c);
+  }
+  int shift[3], bits[3];
+  for (int c = 0; c < 3; ++c) {
+    if (mask[c] == 0 || mask[c] > 0xFFFF) fail_input("%s: cannot decode image (BMP: bit-field mask %#x)", src, mask[c]);
+    shift[c] = __builtin_ctz(mask[c]);
+    bits[c] = __builtin_popcount(mask[c]);
+  }
+  const size_t row = (static_cast<size_t>(w) * 2 + 3) / 4 * 4, offset = le32(d + 10);
+  if (offset > n || (n - offset) / row < static_cast<size_t>(h))
+    fail_input("%s: cannot decode image (BMP: %d rows of %zu bytes expected, the file is shorter)", src, h, row);
+  ImageU8 out;
+  out.width = w;
+  out.height = h;
+  out.rgb.resize(static_cast<size_t>(w) * h * 3);
+  for (int32_t y = 0; y < h; ++y) {
+    const uint8_t* r = d + offset + row * static_cast<size_t>(hs < 0 ? y : h - 1 - y);
+    for (int32_t x = 0; x < w; ++x) {
+      const uint32_t v = r[2 * x] | r[2 * x + 1] << 8;
+      for (int c = 0; c < 3; ++c) {
+        const uint32_t f = (v & mask[c]) >> shift[c], top = (1u << bits[c]) - 1;
+        out.rgb[(static_cast<size_t>(y) * w + x) * 3 + c] = static_cast<uint8_t>(f * 255 / top);
+      }
+    }
+  }
+  return out;
 }
 
 ImageU8 decode_rle_bmp(const uint8_t* d, size_t n, const std::string& source, int64_t max_pixels) {

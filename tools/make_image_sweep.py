@@ -5,6 +5,9 @@ and mode the engine reads, each with PIL's pixels for it, to check decoding bit 
   <case>.<ext>        the input, written by PIL (or by hand where PIL cannot write the variant)
   <case>.<ext>.rgb    PIL's Image.open(...).convert("RGB") as raw bytes: width, height (uint16 LE) then
                       height x width x 3 values
+  resized.txt         for every case and each of the resize cases 64x64 (up), 24x24 (down) and 100x31
+                      (non-square): the FNV-1a 64-bit hash of PIL's convert("RGB").resize(size, BICUBIC)
+                      bytes (hashes, not pixels: the decoded pixels are checked in full above)
 
 The engine's test (tests/model/test_image.cpp, Image.SweepMatchesPilExactly) decodes every input and
 compares. Cases whose decoder is optional (WebP, TIFF) are skipped there when the build lacks it.
@@ -144,6 +147,73 @@ def rle_bmp(im, bits):
     return header + table + out
 
 
+def adam7_png(im):
+    """An interlaced (Adam7) RGB PNG: the seven passes' scanlines, filter 0 (PIL cannot write one)."""
+    px = np.array(im)
+    passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+    raw = b""
+    for x0, y0, dx, dy in passes:
+        sub = px[y0::dy, x0::dx]
+        if sub.size:
+            raw += b"".join(b"\0" + r.tobytes() for r in sub)
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 8, 2, 0, 0, 1))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def gif_local_palette(im):
+    """PIL's GIF with its global colour table moved into the image descriptor (a local table)."""
+    b = bytearray(save("", im, "GIF")[1])
+    packed = b[10]
+    size = 3 * (2 << (packed & 7))
+    table = bytes(b[13:13 + size])
+    del b[13:13 + size]
+    b[10] = packed & 0x70  # no global table
+    pos = 13
+    while b[pos] == 0x21:  # skip extensions to the image descriptor
+        pos += 2
+        while b[pos]:
+            pos += b[pos] + 1
+        pos += 1
+    assert b[pos] == 0x2C
+    b[pos + 9] = 0x80 | (packed & 7)  # local table, same size
+    b[pos + 10:pos + 10] = table
+    return bytes(b)
+
+
+def bmp_bits(im, bits):
+    """A 16-bit (RGB555) or 32-bit (BGRX) BMP, bottom-up rows padded to 4 bytes (PIL writes 24-bit)."""
+    px = np.array(im).astype(np.uint32)
+    rows = []
+    for r in px[::-1]:
+        if bits == 16:
+            v = ((r[:, 0] >> 3) << 10) | ((r[:, 1] >> 3) << 5) | (r[:, 2] >> 3)
+            row = v.astype("<u2").tobytes()
+        else:
+            row = np.stack([r[:, 2], r[:, 1], r[:, 0], np.full(W, 7)], -1).astype(np.uint8).tobytes()
+        rows.append(row + b"\0" * (-len(row) % 4))
+    data = b"".join(rows)
+    header = b"BM" + struct.pack("<IHHI", 54 + len(data), 0, 0, 54)
+    header += struct.pack("<IiiHHIIiiII", 40, W, H, 1, bits, 0, len(data), 2835, 2835, 0, 0)
+    return header + data
+
+
+def bmp_565(im):
+    """A 16-bit BI_BITFIELDS BMP with 5-6-5 masks, top-down rows (negative height)."""
+    px = np.array(im).astype(np.uint32)
+    rows = []
+    for r in px:
+        v = ((r[:, 0] >> 3) << 11) | ((r[:, 1] >> 2) << 5) | (r[:, 2] >> 3)
+        row = v.astype("<u2").tobytes()
+        rows.append(row + b"\0" * (-len(row) % 4))
+    data = b"".join(rows)
+    masks = struct.pack("<III", 0xF800, 0x07E0, 0x001F)
+    header = b"BM" + struct.pack("<IHHI", 66 + len(data), 0, 0, 66)
+    header += struct.pack("<IiiHHIIiiII", 40, W, -H, 1, 16, 3, len(data), 2835, 2835, 0, 0)
+    return header + masks + data
+
+
 def save(name, im, fmt, **kw):
     buf = io.BytesIO()
     im.save(buf, fmt, **kw)
@@ -183,6 +253,12 @@ def cases():
     yield save("bmp_1bit.bmp", grey.point(lambda v: 255 if v > 128 else 0).convert("1"), "BMP")
     yield save("pgm_grey.pgm", grey, "PPM")
     yield from pnm_cases(rgb, grey)
+    yield "png_interlaced.png", adam7_png(rgb)
+    yield "gif_local_palette.gif", gif_local_palette(rgb.quantize(24))
+    yield "bmp_16bit.bmp", bmp_bits(rgb, 16)
+    yield "bmp_32bit.bmp", bmp_bits(rgb, 32)
+    yield "bmp_565.bmp", bmp_565(rgb)
+    yield save("bmp_palette16.bmp", rgb.quantize(16), "BMP")
     yield "bmp_rle8.bmp", rle_bmp(rgb, 8)
     yield "bmp_rle4.bmp", rle_bmp(rgb, 4)
     yield save("gif_local.gif", rgb.quantize(20), "GIF")
@@ -204,8 +280,16 @@ def cases():
     yield save("webp_animated.webp", rgb, "WEBP", save_all=True, append_images=[second], duration=100, quality=90)
 
 
+def fnv1a(data):
+    h = 1469598103934665603
+    for b in data:
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    lines = []
     for name, data in cases():
         path = os.path.join(OUT, name)
         with open(path, "wb") as f:
@@ -214,6 +298,11 @@ def main():
         with open(path + ".rgb", "wb") as f:
             f.write(struct.pack("<HH", im.width, im.height) + im.tobytes())
         print("%-28s %s %s" % (name, Image.open(path).mode, im.size))
+        for w, h in ((64, 64), (24, 24), (100, 31)):
+            r = im.resize((w, h), resample=Image.BICUBIC, reducing_gap=None)
+            lines.append("%s %dx%d %016x" % (name, w, h, fnv1a(r.tobytes())))
+    with open(os.path.join(OUT, "resized.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -113,3 +113,19 @@ TEST(ChatCli, EngineOptionErrorsAndVersion) {
   EXPECT_EQ(v.exit_code, 0);
   EXPECT_EQ(v.out.rfind("tinyllava ", 0), 0u) << v.out;
 }
+
+// WebP and TIFF end to end, where the build has their decoders: the same prompt about the same picture
+// as a PNG gives the same answer (the sweep's lossless WebP and LZW TIFF hold the PNG's exact pixels).
+TEST(ChatCli, WebpAndTiffImagesEndToEnd) {
+  ScratchDir dir;
+  const std::string sweep = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fixtures/images/sweep/";
+  const std::string run = "run -m '" + kTiny + "' -p 'What are these?' -n 6 -i '" + sweep;
+  RunResult png = run_tinyllava(run + "png_rgba.png'", dir.path());
+  ASSERT_EQ(png.exit_code, 0) << png.err;
+  for (const char* f : {"webp_lossless_alpha.webp", "tiff_rgba.tif"}) {
+    RunResult r = run_tinyllava(run + f + "'", dir.path());
+    if (r.exit_code == 2 && r.err.find("this build has no") != std::string::npos) continue;  // no library
+    ASSERT_EQ(r.exit_code, 0) << f << ": " << r.err;
+    EXPECT_EQ(r.out, png.out) << f;
+  }
+}

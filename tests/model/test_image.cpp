@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -21,6 +22,12 @@ using namespace tl;
 namespace {
 
 const std::string kImages = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fixtures/images/";
+
+uint64_t content_hash_fnv(const std::vector<uint8_t>& bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (uint8_t b : bytes) h = (h ^ b) * 1099511628211ull;
+  return h;
+}
 
 struct Diff {
   size_t exact = 0, total = 0;
@@ -242,7 +249,7 @@ TEST(Image, SweepMatchesPilExactly) {
   std::vector<std::string> names;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
-    if (name.size() < 4 || name.substr(name.size() - 4) != ".rgb") names.push_back(name);
+    if ((name.size() < 4 || name.substr(name.size() - 4) != ".rgb") && name != "resized.txt") names.push_back(name);
   }
   std::sort(names.begin(), names.end());
   for (const std::string& name : names) {
@@ -261,4 +268,27 @@ TEST(Image, SweepMatchesPilExactly) {
     ++checked;
   }
   EXPECT_GE(checked, 25 + (libjpeg ? 9 : 0) + (libwebp ? 5 : 0) + (libtiff ? 11 : 0));
+}
+
+// Each sweep image through the BICUBIC resize to 64x64 (up), 24x24 (down) and 100x31 (non-square):
+// PIL's bytes, compared by their FNV-1a hash (resized.txt).
+TEST(Image, SweepResizesMatchPil) {
+  const std::string dir = kImages + "sweep/";
+  std::istringstream lines(tl::test::slurp(dir + "resized.txt"));
+  const bool libjpeg = std::string(jpeg_decoder()) == "libjpeg-turbo";
+  const bool libwebp = std::string(webp_decoder()) == "libwebp", libtiff = std::string(tiff_decoder()) == "libtiff";
+  std::string name, size, hash;
+  int checked = 0;
+  while (lines >> name >> size >> hash) {
+    if ((!libjpeg && name.rfind("jpeg_", 0) == 0) || (!libwebp && name.rfind("webp_", 0) == 0) ||
+        (!libtiff && name.rfind("tiff_", 0) == 0))
+      continue;
+    const int w = std::stoi(size), h = std::stoi(size.substr(size.find('x') + 1));
+    const ImageU8 r = resize_bicubic(load_image(dir + name), w, h);
+    char got[17];
+    std::snprintf(got, sizeof got, "%016llx", static_cast<unsigned long long>(content_hash_fnv(r.rgb)));
+    EXPECT_EQ(got, hash) << name << " resized to " << size;
+    ++checked;
+  }
+  EXPECT_GE(checked, 3 * 25);
 }
