@@ -23,6 +23,11 @@ cpu::IsaCap isa_cap(const std::string& name) {
   return cap;
 }
 
+int checked_threads(int n) {
+  if (n > 1024) fail_input("threads: %d (expected 1 to 1024, or 0 for all hardware threads)", n);
+  return n;
+}
+
 }  // namespace
 
 const char* precision_name(Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; }
@@ -31,7 +36,7 @@ bool bf16_supported() { return cpu::gemm_bf16_available(); }
 Context::Context(const Options& options)
     : options_(options),
       cpu_(cpu::make_exec(isa_cap(options.isa), options.precision == Precision::BF16 && !options.reference,
-                          cpu::Team{options.threads, options.spin_us})) {}
+                          cpu::Team{checked_threads(options.threads), options.spin_us})) {}
 
 void synchronize(Device device) {
   if (device == Device::CUDA) cuda::synchronize();

@@ -13,6 +13,7 @@
 #include <csetjmp>
 #include <cstdio>
 #include <jpeglib.h>
+#include <jerror.h>
 #endif
 
 #include <algorithm>
@@ -37,10 +38,11 @@ void on_error(j_common_ptr c) {
   std::longjmp(e->jump, 1);
 }
 
-// Warnings: corrupt or truncated data is an error (PIL refuses a truncated JPEG: "image file is
-// truncated"); trace messages (level > 0) are ignored.
+// Warnings: data that ends early is an error (PIL refuses a truncated JPEG: "image file is truncated");
+// other warnings (extraneous bytes before a marker, …) are ignored, as Pillow ignores them; trace
+// messages (level > 0) too.
 void on_message(j_common_ptr c, int level) {
-  if (level < 0) on_error(c);
+  if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) on_error(c);
 }
 
 void cmyk_row_to_rgb(const uint8_t* cmyk, int width, uint8_t* rgb) {
@@ -92,10 +94,12 @@ bool decode_jpeg(const uint8_t* data, size_t size, const std::string& source, in
   e.pub.emit_message = on_message;
   std::vector<uint8_t> row;
   std::string failure;
-  jpeg_create_decompress(&c);
-  if (setjmp(e.jump)) {
+  volatile bool created = false;  // read after a longjmp: volatile
+  if (setjmp(e.jump)) {  // before jpeg_create_decompress: it can fail too
     failure = e.message;
   } else {
+    jpeg_create_decompress(&c);
+    created = true;
     try {
       jpeg_mem_src(&c, data, static_cast<unsigned long>(size));
       read_pixels(c, source.c_str(), max_pixels, *out, row);
@@ -104,7 +108,7 @@ bool decode_jpeg(const uint8_t* data, size_t size, const std::string& source, in
       throw;
     }
   }
-  jpeg_destroy_decompress(&c);
+  if (created) jpeg_destroy_decompress(&c);
   if (!failure.empty()) fail_input("%s: cannot decode image (JPEG: %s)", source.c_str(), failure.c_str());
   return true;
 }

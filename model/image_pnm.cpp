@@ -125,8 +125,9 @@ uint32_t le32(const uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | static_
 // Palette indices of a BI_RLE8 (bits 8) or BI_RLE4 (bits 4) stream, rows bottom-up as stored.
 void rle_indices(const uint8_t* s, size_t n, int bits, int w, int h, std::vector<uint8_t>& idx, const char* src) {
   int x = 0, y = 0;
-  auto put = [&](int v) {
-    if (x < w && y < h) idx[static_cast<size_t>(h - 1 - y) * w + x] = static_cast<uint8_t>(v);
+  auto put = [&](int v) {  // past the row's end nothing is written and x stays at w
+    if (x >= w) return;
+    if (y < h) idx[static_cast<size_t>(h - 1 - y) * w + x] = static_cast<uint8_t>(v);
     ++x;
   };
   for (size_t i = 0; i + 1 < n;) {
@@ -141,7 +142,7 @@ void rle_indices(const uint8_t* s, size_t n, int bits, int w, int h, std::vector
       return;
     } else if (value == 2) {  // delta
       if (i + 1 >= n) break;
-      x += s[i];
+      x = std::min(w, x + s[i]);
       y += s[i + 1];
       i += 2;
     } else {  // `value` literal pixels, padded to a 16-bit boundary

@@ -83,7 +83,8 @@ bool read_samples(TIFF* t, const Layout& L, std::vector<uint8_t>& px, size_t row
     TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw);
     TIFFGetField(t, TIFFTAG_TILELENGTH, &th);
     const tmsize_t tile_size = TIFFTileSize(t);
-    if (tw == 0 || th == 0 || tile_size <= 0) return false;
+    if (tw == 0 || th == 0 || tw > kMaxImageSide || th > kMaxImageSide || tile_size <= 0 || tile_size > (tmsize_t{1} << 28))
+      return false;
     std::vector<uint8_t> tile(static_cast<size_t>(tile_size));
     const size_t tile_row = static_cast<size_t>(TIFFTileRowSize(t));
     for (uint32_t y = 0; y < L.h; y += th)
@@ -181,7 +182,10 @@ bool decode_tiff(const uint8_t* data, size_t size, const std::string& source, in
   out->rgb.assign(static_cast<size_t>(L.w) * L.h * 3, 0);
   const size_t row_bytes = (static_cast<size_t>(L.w) * L.spp * L.bps + 7) / 8;
   std::vector<uint8_t> px;
-  const bool contiguous = L.planar == PLANARCONFIG_CONTIG && L.photometric != PHOTOMETRIC_YCBCR;
+  // Samples read directly only for the layouts convert_pixels knows (at most 5 samples of 1, 4, 8 or 16
+  // bits: the buffer is then at most 10 bytes a pixel, whatever the header claims).
+  const bool contiguous = L.planar == PLANARCONFIG_CONTIG && L.photometric != PHOTOMETRIC_YCBCR && L.spp >= 1 &&
+                          L.spp <= 5 && (L.bps == 1 || L.bps == 4 || L.bps == 8 || L.bps == 16);
   if (contiguous && !read_samples(t, L, px, row_bytes))
     fail_input("%s: cannot decode image (TIFF: %s)", src, m.error.empty() ? "bad strip or tile" : m.error.c_str());
   if (contiguous && convert_pixels(t, L, px, row_bytes, *out)) return true;

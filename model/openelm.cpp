@@ -91,7 +91,8 @@ void OpenElm::forward(const ops::Context& ctx, const Tensor& x, KvCache& cache, 
                                         static_cast<long long>(pos0), static_cast<long long>(T),
                                         static_cast<long long>(cache.capacity));
   const int64_t out_rows = all_positions ? T : 1;
-  if (rope_.positions < S) rope_ = ops::RopeTable::make(c_.head_dim, c_.rope_freq_constant, cache.capacity);
+  // The table covers the cache's whole capacity, so a step replayed as a CUDA graph never rebuilds it.
+  if (rope_.positions < cache.capacity) rope_ = ops::RopeTable::make(c_.head_dim, c_.rope_freq_constant, cache.capacity);
   TL_CHECK(logits.dtype == DType::F32 && logits.numel() == out_rows * V);
   reserve_activations(T, x.device);
   Tensor h = arena_.alloc(DType::F32, {T, D});  // (T, D) residual stream

@@ -131,13 +131,16 @@ void Session::prefill(const Prompt& p) {
     kept -= p.ids[i] == kImageToken ? N : 1;
   }
   auto t0 = std::chrono::steady_clock::now();
+  // The cache keeps the prefix; what it held past it is gone even if what follows throws.
   cache_.length = std::min(cache_.length, kept);
+  fed_ids_.resize(i);
+  fed_images_.resize(image);
   reserve(total);
   OwnedTensor x = OwnedTensor::empty(DType::F32, {total - kept, engine_->config().text.model_dim}, engine_->device());
   embed_prompt(p, i, image, x.tensor);
-  fed_ids_ = p.ids;
-  fed_images_ = p.images;
   forward(x.tensor);
+  fed_ids_ = p.ids;  // only now does the cache hold all of it
+  fed_images_ = p.images;
   logits();  // the host copy, inside the timing (a GPU engine waits for the prefill here)
   prefill_s_ = seconds_since(t0);
   prefilled_ += total - kept;
@@ -258,16 +261,18 @@ Prompt Session::conversation_prompt() const {
 Generation Session::ask(const std::string& question, ImagePtr image, const GenerateParams& params,
                         const std::function<bool(int)>& on_token) {
   check_question(question);
+  if (params.max_new_tokens < 0) fail_input("-n: expected a non-negative number of tokens, got %d", params.max_new_tokens);
   turns_.push_back(ChatTurn{question, image != nullptr, std::nullopt});
   turn_images_.push_back(image);
+  Generation g;
   try {
     prefill(conversation_prompt());
-  } catch (...) {
+    g = generate(params, on_token);
+  } catch (...) {  // the turn is not part of the conversation (the cache keeps what agrees)
     turns_.pop_back();
     turn_images_.pop_back();
     throw;
   }
-  Generation g = generate(params, on_token);
   std::vector<int> answer(g.tokens);
   if (!answer.empty() && answer.back() == engine_->config().text.eos_token_id) answer.pop_back();
   std::string text = engine_->tokenizer().decode(answer, /*skip_special=*/true);

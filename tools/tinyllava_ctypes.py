@@ -105,7 +105,7 @@ class Session:
         self._engine, self._lib = engine, engine._lib
         self._handle = _handle or ctypes.c_void_p()
         if not _handle:
-            engine._check(self._lib.tl_session_new(engine._handle, system.encode() if system else None,
+            engine._check(self._lib.tl_session_new(engine._handle, system.encode() if system is not None else None,
                                                    ctypes.byref(self._handle)))
 
     def fork(self):
@@ -124,7 +124,10 @@ class Session:
 
     def add_image_rgb(self, rgb, width, height):
         """rgb: bytes of height x width x 3 8-bit values, row-major."""
-        self._engine._check(self._lib.tl_session_add_image_rgb(self._handle, bytes(rgb), width, height))
+        rgb = bytes(rgb)
+        if len(rgb) != width * height * 3:
+            raise TinyLlavaError("image: %d bytes for %d x %d RGB (expected %d)" % (len(rgb), width, height, width * height * 3))
+        self._engine._check(self._lib.tl_session_add_image_rgb(self._handle, rgb, width, height))
 
     def add_image_embeddings(self, rows, n_rows, width):
         """rows: a sequence of n_rows * width floats (e.g. numpy float32 .ravel())."""

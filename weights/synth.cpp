@@ -287,7 +287,8 @@ SynthReport synth_checkpoint(const std::string& out_dir, const SynthOptions& opt
     fail_input("%s: exists and is not a directory", out_dir.c_str());
   if (non_empty_directory(out_dir) && !opt.force)
     fail_input("%s: directory is not empty (use --force to replace it)", out_dir.c_str());
-  const fs::path dest = fs::absolute(fs::path(out_dir).lexically_normal(), ec);
+  fs::path dest = fs::absolute(fs::path(out_dir).lexically_normal(), ec);
+  if (dest.filename().empty()) dest = dest.parent_path();  // "out/" names "out"
   const fs::path staging = dest.parent_path() / (dest.filename().string() + ".synth-tmp");
   fs::remove_all(staging, ec);
   SynthReport report;
@@ -295,8 +296,14 @@ SynthReport synth_checkpoint(const std::string& out_dir, const SynthOptions& opt
     report = write_checkpoint(staging.string(), opt);
     const fs::path old = dest.parent_path() / (dest.filename().string() + ".synth-old");
     fs::remove_all(old, ec);
-    if (fs::exists(dest, ec)) fs::rename(dest, old);
-    fs::rename(staging, dest);
+    const bool had_old = fs::exists(dest, ec);
+    if (had_old) fs::rename(dest, old);
+    std::error_code moved;
+    fs::rename(staging, dest, moved);
+    if (moved) {  // put the old checkpoint back before reporting
+      if (had_old) fs::rename(old, dest, ec);
+      throw fs::filesystem_error("rename", staging, dest, moved);
+    }
     fs::remove_all(old, ec);
   } catch (const fs::filesystem_error& e) {
     fs::remove_all(staging, ec);

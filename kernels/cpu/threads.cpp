@@ -88,17 +88,14 @@ bool spin_until(Done done, int64_t start_ns, int64_t budget_ns) {
 class Pool {
  public:
   explicit Pool(int threads) : threads_(std::clamp(threads, 1, kMaxThreads)) {
-    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { work(i); });
-  }
-  ~Pool() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
-      region_.fetch_add(kGeneration);
+    try {
+      for (int i = 1; i < threads_; ++i) workers_.emplace_back([this, i] { work(i); });
+    } catch (...) {  // the system refused a thread: stop and join the ones that started
+      shut_down();
+      throw;
     }
-    wake_.notify_all();
-    for (std::thread& t : workers_) t.join();
   }
+  ~Pool() { shut_down(); }
   int threads() const { return threads_; }
 
   void run(int chunks, int64_t spin_ns, const std::function<void(int)>& chunk_fn) {
@@ -131,6 +128,16 @@ class Pool {
   }
 
  private:
+  void shut_down() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      region_.fetch_add(kGeneration);
+    }
+    wake_.notify_all();
+    for (std::thread& t : workers_) t.join();
+  }
+
   void work(int index) {
     uint64_t seen = 0;  // the generation last run or skipped
     SpinBudget budget;

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "model/image.h"
+#include "model/image_codecs.h"
 #include "model/session.h"
 #include "tensor/error.h"
 
@@ -163,9 +164,7 @@ tl_status tl_session_add_image_file(tl_session* s, const char* path) {
 tl_status tl_session_add_image_rgb(tl_session* s, const uint8_t* rgb, int width, int height) {
   if (!rgb) return null_argument("rgb");
   return attach(s, [&] {
-    if (width <= 0 || height <= 0 || int64_t{width} * height > tl::kMaxImagePixels)
-      tl::fail_input("image: %d x %d pixels (expected 1 to %lld pixels)", width, height,
-                     static_cast<long long>(tl::kMaxImagePixels));
+    tl::check_image_size("image", width, height, tl::kMaxImagePixels);
     tl::ImageU8 im;
     im.width = width;
     im.height = height;

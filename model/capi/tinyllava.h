@@ -5,7 +5,7 @@
  * what and why (per thread, valid until the next call on that thread). No C++ exception crosses this
  * interface. Objects are opaque; free what a *_new / *_load / *_fork returned with its *_free.
  * One engine runs one stage at a time: use a session from one thread at a time, and sessions of the
- * same engine one after another. tl_session_stop() may be called from any thread (or a signal handler).
+ * same engine one after another. Free an engine's sessions before the engine. tl_session_stop() may be called from any thread (or a signal handler).
  *
  * Link with -ltinyllava (pkg-config --libs tinyllava). */
 #ifndef TINYLLAVA_H

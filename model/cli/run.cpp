@@ -135,13 +135,14 @@ int cmd_run(int argc, char** argv) {
     if (!as_json) out.write(piece);
     return !interrupted();
   });
-  text += decoder.finish();
+  const std::string rest = decoder.finish();
+  text += rest;
   if (as_json) {
     const size_t b = text.find_first_not_of(" \t\n\r"), e = text.find_last_not_of(" \t\n\r");
     std::printf("%s\n", run_json(engine, trace, b == std::string::npos ? "" : text.substr(b, e - b + 1), load_s).c_str());
     return 0;
   }
-  out.write(decoder.finish());
+  out.write(rest);
   if (!trace.tokens.empty()) std::fputc('\n', stdout);
   std::fflush(stdout);
   const size_t n = trace.tokens.size();

@@ -502,3 +502,13 @@ TEST(Kernels, DecodeAttentionQueryHeadSplitAnyThreadCount) {
     EXPECT_LE(max_rel(got.tensor, want.tensor), 3e-6) << threads << " threads";
   }
 }
+
+// A thread count past what the pool can serve is an input error, not a hang (the C API passes it
+// through unchecked).
+TEST(Kernels, ContextRefusesAbsurdThreadCounts) {
+  ops::Options o;
+  o.threads = 70000;
+  EXPECT_THROW(ops::Context{o}, Error);
+  o.threads = 3;
+  EXPECT_EQ(ops::Context{o}.threads(), 3);
+}

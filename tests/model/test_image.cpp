@@ -292,3 +292,17 @@ TEST(Image, SweepResizesMatchPil) {
   }
   EXPECT_GE(checked, 3 * 25);
 }
+
+// A run-length BMP whose runs go far past its row (x would overflow an int after ~8 M runs of 255):
+// the column stops at the row's end, nothing is written outside the image.
+TEST(Image, RunLengthBmpRunsPastTheRowStayInside) {
+  std::vector<uint8_t> f = {'B', 'M', 0, 0, 0, 0, 0, 0, 0, 0, 62, 0, 0, 0,  // file header, data at 62
+                            40, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 1, 0, 8, 0, 1, 0, 0, 0,  // 2 x 1, 8 bits, RLE8
+                            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0,  // 2 colours
+                            10, 20, 30, 0, 40, 50, 60, 0};                              // palette (BGRx)
+  for (int i = 0; i < 100000; ++i) f.insert(f.end(), {0xFF, 0x01});                    // runs of 255 of index 1
+  f.insert(f.end(), {0, 1});                                                             // end of bitmap
+  const ImageU8 im = decode_image(f.data(), f.size(), "runs.bmp");
+  ASSERT_EQ(im.rgb.size(), 6u);
+  EXPECT_EQ(im.rgb, (std::vector<uint8_t>{60, 50, 40, 60, 50, 40}));
+}
