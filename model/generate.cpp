@@ -1,8 +1,6 @@
 // model/generate.cpp — one question through the stages (contract in generate.h).
 #include "model/generate.h"
 
-#include "model/beam.h"
-
 #include "tensor/error.h"
 
 namespace tl {
@@ -44,20 +42,11 @@ void run(Engine& engine, const Request& req, Trace& trace, const std::function<b
   const float* logits = session.logits();
   trace.logits.assign(logits, logits + engine.config().text.vocab_size);
   trace.prefill_s = session.last_prefill_s();
-  if (req.beams > 1) {
-    const BeamResult b = beam_search(session, {req.beams, req.generate.max_new_tokens, 1.0f, false, -1});
-    trace.tokens = b.tokens;
-    trace.finish = b.finish;
-    trace.decode_s = b.decode_s;
-    for (int id : b.tokens)
-      if (on_token && !on_token(id)) break;
-  } else {
-    Generation g = session.generate(req.generate, on_token);
-    trace.tokens = g.tokens;
-    trace.finish = g.finish;
-    trace.decode_s = g.decode_s;
-    trace.graph_instantiations = g.graph_instantiations;
-  }
+  Generation g = session.generate(req.generate, on_token);
+  trace.tokens = g.tokens;
+  trace.finish = g.finish;
+  trace.decode_s = g.decode_s;
+  trace.graph_instantiations = g.graph_instantiations;
   trace.kv_cache_bytes = session.kv_cache_bytes();
 }
 

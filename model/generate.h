@@ -20,7 +20,6 @@ struct Request {
   bool keep_stages = true;         // copy the features and connector rows into the Trace
   bool reuse_image = true;         // pixels encoded before by this engine come from its cache
   GenerateParams generate;
-  int beams = 1;                   // > 1: beam search (beam.h; greedy, no sampling), answer given at the end
 };
 
 struct Trace {

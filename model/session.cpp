@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/beam.h"
 #include "tensor/error.h"
 
 namespace tl {
@@ -169,6 +170,7 @@ const float* Session::logits() {
 Generation Session::generate(const GenerateParams& params, const std::function<bool(int)>& on_token) {
   if (params.max_new_tokens < 0) fail_input("-n: expected a non-negative number of tokens, got %d", params.max_new_tokens);
   if (fed_ids_.empty()) fail_internal("generate: nothing prefilled");
+  if (params.num_beams > 1) return generate_beams(params, on_token);
   const bool greedy = params.sampling.temperature <= 0.0f;
   if (engine_->device() == Device::CUDA && greedy && params.repeat_penalty == 1.0f && engine_->options().cuda_graphs)
     return generate_on_device(params, on_token);
@@ -200,6 +202,23 @@ Generation Session::generate(const GenerateParams& params, const std::function<b
   }
   ops::synchronize(engine_->device());
   g.decode_s = seconds_since(t0);
+  return g;
+}
+
+Generation Session::generate_beams(const GenerateParams& params, const std::function<bool(int)>& on_token) {
+  if (params.sampling.temperature > 0 || params.repeat_penalty != 1.0f)
+    fail_input("--beams: beam search here is deterministic (drop the temperature and the repeat penalty)");
+  const BeamResult b = beam_search(*this, {params.num_beams, params.max_new_tokens, 1.0f, false, -1});
+  Generation g;
+  g.finish = b.finish;
+  g.decode_s = b.decode_s;
+  for (int id : b.tokens) {
+    g.tokens.push_back(id);
+    if (on_token && !on_token(id)) {
+      g.finish = FinishReason::Stopped;
+      break;
+    }
+  }
   return g;
 }
 

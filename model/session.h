@@ -7,7 +7,8 @@
 //                     and images with what was fed before) is kept; only the rest is computed.
 //   decode_step(id)   feeds one token at the next position; its logits replace the last ones.
 //   generate(params)  samples from the last logits, feeds the token, repeats: until EOS, max_new_tokens,
-//                     the context's end, or on_token returning false.
+//                     the context's end, or on_token returning false (or, with num_beams > 1, runs beam
+//                     search from the last logits: beam.h).
 // Conversation: ask() appends a user turn, renders the whole conversation with the original template
 // (tokenizer/chat.h), prefills it (so a second question about the same image prefills only what
 // follows the cached prefix, and never re-encodes the image) and generates the answer, which joins the
@@ -44,6 +45,8 @@ struct GenerateParams {
   SamplingParams sampling;     // temperature 0: greedy
   float repeat_penalty = 1.0f;  // HF RepetitionPenaltyLogitsProcessor over this answer's tokens (1: off)
   bool ignore_eos = false;      // keep generating past EOS (benchmarks)
+  int num_beams = 1;            // > 1: beam search as HF generate(num_beams) (beam.h): greedy, no penalty;
+                                // the tokens reach on_token when the search ends, and are not fed
 };
 
 enum class FinishReason { Eos, Length, Context, Stopped };
@@ -95,6 +98,7 @@ class Session {
   void forward(const Tensor& x);
   void embed_prompt(const Prompt& p, size_t first_id, size_t first_image, Tensor& x) const;
   Generation generate_on_device(const GenerateParams& params, const std::function<bool(int)>& on_token);
+  Generation generate_beams(const GenerateParams& params, const std::function<bool(int)>& on_token);
 
   Engine* engine_;
   std::string system_;

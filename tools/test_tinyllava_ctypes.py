@@ -39,6 +39,10 @@ def main():
         raise AssertionError("a missing checkpoint was accepted")
     except TinyLlavaError as e:
         assert "absent" in str(e), e
+    beams = engine.session()
+    beams.add_image_file(image)
+    beams.ask("What are these?", max_new_tokens=8, num_beams=3)
+    assert 0 < beams.timings().tokens <= 8, beams.timings().tokens
     print("ctypes wrapper: ok (%s)" % first[:40])
 
 

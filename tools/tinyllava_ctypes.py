@@ -27,7 +27,8 @@ class _EngineOptions(ctypes.Structure):
 
 class _GenerateOptions(ctypes.Structure):
     _fields_ = [("max_new_tokens", ctypes.c_int), ("temperature", ctypes.c_float), ("top_k", ctypes.c_int),
-                ("top_p", ctypes.c_float), ("seed", ctypes.c_uint64), ("repeat_penalty", ctypes.c_float)]
+                ("top_p", ctypes.c_float), ("seed", ctypes.c_uint64), ("repeat_penalty", ctypes.c_float),
+                ("num_beams", ctypes.c_int)]
 
 
 class Timings(ctypes.Structure):
@@ -135,12 +136,12 @@ class Session:
         self._engine._check(self._lib.tl_session_add_image_embeddings(self._handle, buf, n_rows, width))
 
     def ask(self, question, max_new_tokens=512, temperature=0.0, top_k=0, top_p=1.0, seed=0, repeat_penalty=1.0,
-            on_text=None, on_token=None):
+            num_beams=1, on_text=None, on_token=None):
         """The answer (stripped). on_text(str) streams it; on_token(id) returning False stops it."""
         o = _GenerateOptions()
         self._lib.tl_generate_options_init(ctypes.byref(o))
         o.max_new_tokens, o.temperature, o.top_k, o.top_p = max_new_tokens, temperature, top_k, top_p
-        o.seed, o.repeat_penalty = seed, repeat_penalty
+        o.seed, o.repeat_penalty, o.num_beams = seed, repeat_penalty, num_beams
 
         def callback(token, text, _user):
             if on_text and text:

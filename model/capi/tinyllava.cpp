@@ -186,7 +186,7 @@ tl_status tl_session_add_image_embeddings(tl_session* s, const float* rows, int6
 
 void tl_generate_options_init(tl_generate_options* o) {
   if (!o) return;
-  *o = tl_generate_options{512, 0.0f, 0, 1.0f, 0, 1.0f};
+  *o = tl_generate_options{512, 0.0f, 0, 1.0f, 0, 1.0f, 1};
 }
 
 tl_status tl_session_ask(tl_session* s, const char* question, const tl_generate_options* options,
@@ -202,6 +202,7 @@ tl_status tl_session_ask(tl_session* s, const char* question, const tl_generate_
     p.max_new_tokens = o.max_new_tokens;
     p.sampling = tl::SamplingParams{o.temperature, o.top_k, o.top_p, o.seed};
     p.repeat_penalty = o.repeat_penalty;
+    p.num_beams = o.num_beams;
     if (p.sampling.top_p <= 0 || p.sampling.top_p > 1) tl::fail_input("top_p: %g (expected a number in (0, 1])", p.sampling.top_p);
     tl::StreamDecoder decoder(s->owner->engine->tokenizer(), /*skip_special=*/true);
     std::string text;

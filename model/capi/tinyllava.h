@@ -46,6 +46,7 @@ typedef struct {
   float top_p;            /* 1: all */
   uint64_t seed;
   float repeat_penalty;   /* 1: off */
+  int num_beams;          /* > 1: beam search as HF generate(num_beams) (greedy; tokens arrive at the end) */
 } tl_generate_options;
 
 typedef struct {

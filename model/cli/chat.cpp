@@ -136,6 +136,7 @@ int cmd_chat(int argc, char** argv) {
       {nullptr, "--system", "TEXT", "the template's system prompt (default: the original's)"},
       {"-n", "--max-new-tokens", "N", "tokens per answer at most (default 512)"},
       {nullptr, "--no-cuda-graph", nullptr, "with --device cuda: launch each decode kernel instead of replaying a graph"},
+      {nullptr, "--beams", "N", "beam search with N beams (HF generate(num_beams=N)); each answer shows when it ends"},
   };
   for (const auto& list : {image_option_list(), sampling_option_list(), engine_option_list(true)})
     o.insert(o.end(), list.begin(), list.end());
@@ -148,6 +149,7 @@ int cmd_chat(int argc, char** argv) {
   params.max_new_tokens = static_cast<int>(args.integer("--max-new-tokens", 512, 1, 1 << 20));
   params.sampling = sampling_options(args);
   params.repeat_penalty = repeat_penalty_option(args);
+  params.num_beams = static_cast<int>(args.integer("--beams", 1, 1, 64));
   Engine engine(args.required("--model"), options);
   OwnedTensor pixels;
   ImagePtr first = image_option(args, engine, &pixels);

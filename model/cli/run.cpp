@@ -105,9 +105,7 @@ int cmd_run(int argc, char** argv) {
   Request req = make_request(args, 512);
   req.generate.sampling = sampling_options(args);
   req.generate.repeat_penalty = repeat_penalty_option(args);
-  req.beams = static_cast<int>(args.integer("--beams", 1, 1, 64));
-  if (req.beams > 1 && (req.generate.sampling.temperature > 0 || req.generate.repeat_penalty != 1.0f))
-    fail_input("run: --beams: beam search here is deterministic (drop --temp and --repeat-penalty)");
+  req.generate.num_beams = static_cast<int>(args.integer("--beams", 1, 1, 64));
   const bool as_json = args.has("--json"), status = !as_json && ::isatty(2);
   auto t0 = Clock::now();
   Engine engine(args.required("--model"), options);

@@ -129,3 +129,19 @@ TEST(ChatCli, WebpAndTiffImagesEndToEnd) {
     EXPECT_EQ(r.out, png.out) << f;
   }
 }
+
+// Beam search in chat answers the first question as run does, and goes on with the conversation.
+TEST(ChatCli, BeamSearchInRunAndChat) {
+  ScratchDir dir;
+  write_file(dir / "in.txt", "What are these?\nAnd the colours?\n");
+  const std::string m = "-m '" + kTiny + "' -i '" + kTiny + "/image.png' -n 8 --beams 3 ";
+  RunResult run = run_tinyllava("run " + m + "-p 'What are these?'", dir.path());
+  RunResult chat = run_tinyllava("chat " + m + "< '" + dir / "in.txt" + "'", dir.path());
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  ASSERT_EQ(chat.exit_code, 0) << chat.err;
+  EXPECT_EQ(chat.out.substr(0, chat.out.find('\n') + 1), run.out);
+  EXPECT_EQ(count(chat.out, "\n"), 2u) << chat.out;
+  RunResult bad = run_tinyllava("run " + m + "-p x --temp 0.5", dir.path());
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--beams: beam search here is deterministic"), std::string::npos) << bad.err;
+}
