@@ -12,11 +12,13 @@ struct Exec {
   const IsaKernels* isa = &best_isa();   // F32 GEMM, attention and element-wise loops
   bool bf16 = false;                     // large products (T >= 4) and attention on bf16 operands
   Bf16Kernel bf16_kernel = Bf16Kernel::Dot;  // the bf16 GEMM micro-kernel, when bf16
+  int64_t bf16_kc = 256;                 // the Dot kernel's K slice, from this CPU's L1d (gemm_bf16.h)
   Team team;                             // who runs each parallel region
 };
 
 // The Exec for an ISA ceiling: the best table under it, bf16 only when asked for and the ceiling and
-// CPU allow it (avx512 or higher with AVX512_BF16), AMX only under auto/amx on a CPU where it is ready.
+// CPU allow it (avx512 or higher with AVX512_BF16), AMX only under auto/amx on a CPU where it is ready;
+// the blocking that depends on the microarchitecture from its cache sizes.
 Exec make_exec(IsaCap cap, bool bf16, Team team);
 
 }  // namespace tl::cpu

@@ -23,8 +23,8 @@ void gemm_f32(const Team& team, const IsaKernels& k, const float* x, int64_t T, 
   split_columns(team, N, k.gemm_columns, [&](int64_t n0, int64_t n1) { k.gemm(x, T, K, w, wt, bias, y, N, n0, n1); });
 }
 
-void gemm_bf16_all(const Team& team, Bf16Kernel kernel, const float* x, int64_t T, int64_t K, const void* w, DType wt,
-                   const float* bias, float* y, int64_t N) {
+void gemm_bf16_all(const Team& team, Bf16Kernel kernel, int64_t kc, const float* x, int64_t T, int64_t K, const void* w,
+                   DType wt, const float* bias, float* y, int64_t N) {
   thread_local std::vector<uint32_t> a;  // the activations as bf16 pairs, packed once, read by all threads
   const int64_t kp = bf16_pairs(K, kernel);
   a.resize(static_cast<size_t>(T * kp));
@@ -32,7 +32,7 @@ void gemm_bf16_all(const Team& team, Bf16Kernel kernel, const float* x, int64_t 
   parallel_for(team, T, [&](int64_t t0, int64_t t1) { pack_activations_bf16(x + t0 * K, t1 - t0, K, pa_out + t0 * kp, kernel); }, 16);
   const uint32_t* pa = a.data();
   split_columns(team, N, kBf16PanelColumns, [&](int64_t n0, int64_t n1) {
-    gemm_bf16(kernel, pa, T, K, w, wt, bias, y, N, n0, n1);
+    gemm_bf16(kernel, pa, T, K, w, wt, bias, y, N, n0, n1, kc);
   });
 }
 
@@ -56,21 +56,27 @@ std::vector<GemmRung> gemm_ladder(const Team& team) {
     v.push_back({std::string("register-tile-") + k->name, "the driver: an MR x NR tile of y held in registers",
                  [team, k](const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* b, float* y,
                            int64_t N) { gemm_f32(team, *k, x, T, K, w, wt, b, y, N); }});
-  auto bf16_rung = [team](Bf16Kernel kernel) {
-    return [team, kernel](const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* b, float* y,
-                          int64_t N) { gemm_bf16_all(team, kernel, x, T, K, w, wt, b, y, N); };
+  auto bf16_rung = [team](Bf16Kernel kernel, int64_t kc) {
+    return [team, kernel, kc](const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* b, float* y,
+                              int64_t N) { gemm_bf16_all(team, kernel, kc, x, T, K, w, wt, b, y, N); };
   };
-  if (gemm_bf16_available())
-    v.push_back({"bf16-dot", "bf16 pairs, vdpbf16ps: two products per lane per instruction", bf16_rung(Bf16Kernel::Dot)});
+  if (gemm_bf16_available()) {
+    v.push_back({"bf16-dot", "bf16 pairs, vdpbf16ps: two products per lane per instruction (256-input K slices)",
+                 bf16_rung(Bf16Kernel::Dot, 256)});
+    v.push_back({"bf16-dot-kc128", "the same in 128-input slices (16 KiB panels: for a 32 KiB L1d)",
+                 bf16_rung(Bf16Kernel::Dot, 128)});
+    v.push_back({"bf16-dot-kc512", "the same in 512-input slices (64 KiB panels: past a 48 KiB L1d)",
+                 bf16_rung(Bf16Kernel::Dot, 512)});
+  }
   if (amx_ready())
-    v.push_back({"amx", "TDPBF16PS: 16x16 tiles of bf16 products per instruction", bf16_rung(Bf16Kernel::Amx)});
+    v.push_back({"amx", "TDPBF16PS: 16x16 tiles of bf16 products per instruction", bf16_rung(Bf16Kernel::Amx, 512)});
   return v;
 }
 
 
 void gemm(const Exec& e, const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
           int64_t N) {
-  if (e.bf16 && T >= 4) return gemm_bf16_all(e.team, e.bf16_kernel, x, T, K, w, wt, bias, y, N);
+  if (e.bf16 && T >= 4) return gemm_bf16_all(e.team, e.bf16_kernel, e.bf16_kc, x, T, K, w, wt, bias, y, N);
   gemm_f32(e.team, *e.isa, x, T, K, w, wt, bias, y, N);
 }
 

@@ -55,7 +55,7 @@ namespace {
 
 int64_t avx_row_pairs(int64_t K) { return (K + 1) / 2; }
 void gemm_avx512_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
-                      int64_t N, int64_t n_begin, int64_t n_end);
+                      int64_t N, int64_t n_begin, int64_t n_end, int64_t kc = 256);
 
 constexpr int kNR = 64;     // columns per panel (4 zmm of 16 floats)
 constexpr int64_t kKC = 512, kNC = 512;  // the largest slice (AMX uses it; the dot kernel 256), columns per block
@@ -134,12 +134,13 @@ struct PackBf16 {
   }
 };
 
-// The vdpbf16ps micro-kernel: 6 rows × 64 columns, 24 zmm accumulators, one K pair per step.
-struct MicroBf16 : PackBf16 {
+// The vdpbf16ps micro-kernel: 6 rows × 64 columns, 24 zmm accumulators, one K pair per step, in K
+// slices of KC inputs (a 128·KC-byte panel, which should stay in L1: bf16_slice_inputs() picks KC).
+template <int64_t KC>
+struct MicroBf16T : PackBf16 {
   using Packed = uint32_t;
   static constexpr int kMR = 6, kNR = tl::cpu::kNR;
-  // Slices of 256 inputs (128 pairs: a 32 KB panel); 512 measured 3-5 % slower (bench/RESULTS.md).
-  static constexpr int64_t kKC = 256, kNC = tl::cpu::kNC;
+  static constexpr int64_t kKC = KC, kNC = tl::cpu::kNC;
   static int64_t steps(int64_t kb) { return (kb + 1) / 2; }
 
   void pack_panel(const void* w, DType wt, int64_t K, int64_t n0, int64_t nb, int64_t k0, int64_t kb, uint32_t* bp) {
@@ -432,10 +433,19 @@ void pack_activations_bf16(const float* x, int64_t T, int64_t K, uint32_t* a, Bf
   pack_activations(x, T, K, a, bf16_pairs(K, kernel));
 }
 
+int64_t bf16_slice_inputs(int64_t l1d_bytes) {
+  // The largest slice whose panel (64 columns × KC/2 pairs × 4 bytes = 128·KC bytes) fills at most
+  // two thirds of L1d, leaving room for the strip of activations: 48 KiB (Zen 5, Sapphire Rapids)
+  // -> 256, 32 KiB (Zen 4) -> 128. Unknown sizes keep 256.
+  if (l1d_bytes <= 0) return 256;
+  for (int64_t kc : {512, 256}) if (128 * kc * 3 <= 2 * l1d_bytes) return kc;
+  return 128;
+}
+
 void gemm_bf16(Bf16Kernel kernel, const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias,
-               float* y, int64_t N, int64_t n_begin, int64_t n_end) {
+               float* y, int64_t N, int64_t n_begin, int64_t n_end, int64_t kc) {
   switch (kernel) {
-    case Bf16Kernel::Dot: return gemm_avx512_bf16(a, T, K, w, wt, bias, y, N, n_begin, n_end);
+    case Bf16Kernel::Dot: return gemm_avx512_bf16(a, T, K, w, wt, bias, y, N, n_begin, n_end, kc);
     case Bf16Kernel::Amx:
       if (!amx_ready()) fail_internal("gemm_bf16: AMX is not ready (%s)", amx_status());
       return gemm_amx<AmxTiles>(a, T, K, w, wt, bias, y, N, n_begin, n_end);
@@ -445,10 +455,20 @@ void gemm_bf16(Bf16Kernel kernel, const uint32_t* a, int64_t T, int64_t K, const
 
 namespace {
 
-void gemm_avx512_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
-                      int64_t N, int64_t n_begin, int64_t n_end) {
-  MicroBf16 micro;
+template <int64_t KC>
+void gemm_dot(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y, int64_t N,
+              int64_t n_begin, int64_t n_end) {
+  MicroBf16T<KC> micro;
   gemm_drive(micro, packed_rows(a, avx_row_pairs(K)), T, K, w, wt, bias, y, N, n_begin, n_end);
+}
+
+void gemm_avx512_bf16(const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
+                      int64_t N, int64_t n_begin, int64_t n_end, int64_t kc) {
+  switch (kc) {
+    case 128: return gemm_dot<128>(a, T, K, w, wt, bias, y, N, n_begin, n_end);
+    case 512: return gemm_dot<512>(a, T, K, w, wt, bias, y, N, n_begin, n_end);
+    default: return gemm_dot<256>(a, T, K, w, wt, bias, y, N, n_begin, n_end);
+  }
 }
 
 }  // namespace
