@@ -30,8 +30,7 @@ void run(Engine& engine, const Request& req, Trace& trace, const std::function<b
   trace.prompt_positions = session.positions(prompt);
   const int64_t T = trace.prompt_positions, context = engine.context_length();
   const int64_t image_rows = image ? engine.config().image_tokens() : 0;
-  if (req.generate.max_new_tokens < 0)
-    fail_input("-n: expected a non-negative number of tokens, got %d", req.generate.max_new_tokens);
+  check_generate_params(req.generate);
   if (T + req.generate.max_new_tokens > context)
     fail_input("prompt: %lld positions (%lld text tokens + %lld image tokens) + %d new tokens exceed the %lld-token "
                "context (shorten the prompt or lower -n)", static_cast<long long>(T),

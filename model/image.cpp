@@ -119,7 +119,6 @@ void check_png_chunks(const uint8_t* d, size_t n, const char* src) {
   }
 }
 
-constexpr int kMaxSide = kMaxImageSide;  // STBI_MAX_DIMENSIONS (stb_image_impl.cpp)
 
 uint32_t be16(const uint8_t* p) { return static_cast<uint32_t>(p[0]) << 8 | p[1]; }
 uint32_t le16(const uint8_t* p) { return static_cast<uint32_t>(p[1]) << 8 | p[0]; }
@@ -200,9 +199,8 @@ ImageU8 decode_image(const uint8_t* data, size_t size, const std::string& source
   if (size > static_cast<size_t>(INT32_MAX)) fail_input("%s: file too large (%zu bytes)", src, size);
   const int len = static_cast<int>(size);
   int64_t hw = 0, hh = 0;
-  if (header_size(data, size, &hw, &hh) && std::max(hw, hh) > kMaxSide)
-    fail_input("%s: image is %lld x %lld (expected sides of at most %d pixels)", src, static_cast<long long>(hw),
-               static_cast<long long>(hh), kMaxSide);
+  if (header_size(data, size, &hw, &hh) && std::max(hw, hh) > kMaxImageSide)  // past stb's limit: it says
+    check_image_size(src, hw, hh, max_pixels);                                // "unknown image type"
   ImageU8 decoded;
   if (size >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF && decode_jpeg(data, size, source, max_pixels, &decoded))
     return decoded;

@@ -38,6 +38,12 @@ void check_question(const std::string& question) {
 
 }  // namespace
 
+void check_generate_params(const GenerateParams& p) {
+  if (p.max_new_tokens < 0) fail_input("-n: expected a non-negative number of tokens, got %d", p.max_new_tokens);
+  if (p.num_beams > 1 && (p.sampling.temperature > 0 || p.repeat_penalty != 1.0f))
+    fail_input("--beams: beam search here is deterministic (drop the temperature and the repeat penalty)");
+}
+
 const char* finish_reason_name(FinishReason r) {
   switch (r) {
     case FinishReason::Eos: return "eos";
@@ -168,7 +174,7 @@ const float* Session::logits() {
 }
 
 Generation Session::generate(const GenerateParams& params, const std::function<bool(int)>& on_token) {
-  if (params.max_new_tokens < 0) fail_input("-n: expected a non-negative number of tokens, got %d", params.max_new_tokens);
+  check_generate_params(params);
   if (fed_ids_.empty()) fail_internal("generate: nothing prefilled");
   if (params.num_beams > 1) return generate_beams(params, on_token);
   const bool greedy = params.sampling.temperature <= 0.0f;
@@ -206,8 +212,6 @@ Generation Session::generate(const GenerateParams& params, const std::function<b
 }
 
 Generation Session::generate_beams(const GenerateParams& params, const std::function<bool(int)>& on_token) {
-  if (params.sampling.temperature > 0 || params.repeat_penalty != 1.0f)
-    fail_input("--beams: beam search here is deterministic (drop the temperature and the repeat penalty)");
   const BeamResult b = beam_search(*this, {params.num_beams, params.max_new_tokens, 1.0f, false, -1});
   Generation g;
   g.finish = b.finish;
@@ -280,7 +284,7 @@ Prompt Session::conversation_prompt() const {
 Generation Session::ask(const std::string& question, ImagePtr image, const GenerateParams& params,
                         const std::function<bool(int)>& on_token) {
   check_question(question);
-  if (params.max_new_tokens < 0) fail_input("-n: expected a non-negative number of tokens, got %d", params.max_new_tokens);
+  check_generate_params(params);
   turns_.push_back(ChatTurn{question, image != nullptr, std::nullopt});
   turn_images_.push_back(image);
   Generation g;

@@ -49,6 +49,10 @@ struct GenerateParams {
                                 // the tokens reach on_token when the search ends, and are not fed
 };
 
+// An input error for parameters no generation can run with (a negative max_new_tokens; sampling or a
+// repeat penalty with beam search), raised before anything is computed.
+void check_generate_params(const GenerateParams& params);
+
 enum class FinishReason { Eos, Length, Context, Stopped };
 const char* finish_reason_name(FinishReason r);  // "eos", "length", "context", "stopped"
 
