@@ -72,6 +72,11 @@ uint64_t text_weight_bytes(const LoadedModel& m) {
   return n;
 }
 
+double kv_read_bytes_per_token(const TextConfig& c, int64_t prompt, int64_t tokens, int64_t elem) {
+  const double mean_positions = static_cast<double>(prompt) + static_cast<double>(std::max<int64_t>(tokens - 1, 0)) / 2;
+  return 2.0 * c.kv_dim_total() * static_cast<double>(elem) * mean_positions;
+}
+
 double gemm_flops(int64_t M, int64_t N, int64_t K) { return 2.0 * M * N * K; }
 
 double attention_flops(int64_t T, int64_t S, int64_t H, int64_t Dh, int64_t causal_offset) {

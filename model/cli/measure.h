@@ -49,6 +49,9 @@ Spread spread(std::vector<double> values);
 // Bytes of text-model weights (OpenELM and its head) one decode step reads: everything bound under
 // "language_model.".
 uint64_t text_weight_bytes(const LoadedModel& m);
+// Bytes of K and V cache one decode step reads on average over `tokens` steps after `prompt`
+// positions (step i attends over prompt + i positions, every layer's K and V rows, `elem` bytes each).
+double kv_read_bytes_per_token(const TextConfig& c, int64_t prompt, int64_t tokens, int64_t elem);
 
 // FLOPs by the convention above.
 double gemm_flops(int64_t M, int64_t N, int64_t K);

@@ -228,13 +228,16 @@ TEST(Cli, BenchReportsEveryPhaseAsOneJsonLine) {
   tl::json::Value v = tl::json::parse(last, "bench --json");
   for (const char* field : {"threads", "precision", "preprocess_ms", "vision_ms", "projector_ms", "prefill_tokens",
                             "prefill_ms", "ttft_ms", "decode_tokens", "decode_tok_s", "weight_bytes_per_token",
-                            "peak_rss_bytes", "copy_bandwidth_gbs", "bandwidth_achieved_gbs", "cpu", "read_gbs_before",
+                            "kv_bytes_per_token",                            "peak_rss_bytes", "copy_bandwidth_gbs", "bandwidth_achieved_gbs", "cpu", "read_gbs_before",
                             "read_gbs_after", "read_gbs", "read_variant", "peak_fp32_gflops", "peak_bf16_gflops",
-                            "matrix_peak_gflops", "vision_pct_of_peak", "prefill_pct_of_peak", "decode_pct_of_read"})
+                            "matrix_peak_gflops", "vision_pct_of_peak", "prefill_pct_of_peak", "decode_pct_of_read",
+                            "decode_weights_pct_of_read"})
     EXPECT_NE(v.find(field), nullptr) << field << " missing from " << last;
   EXPECT_EQ(v.find("decode_tokens")->as_int(), 8);      // EOS ignored: exactly -n tokens
   EXPECT_GT(v.find("prefill_tokens")->as_int(), 15);  // the 15 image tokens and the text
   EXPECT_GT(v.find("weight_bytes_per_token")->as_int(), 0);
+  EXPECT_GT(v.find("kv_bytes_per_token")->as_int(), 0);  // decode reads the cache too, and counts it
+  EXPECT_GT(v.find("decode_pct_of_read")->as_number(), v.find("decode_weights_pct_of_read")->as_number());
   EXPECT_EQ(v.find("repeat")->as_int(), 3);
   EXPECT_GT(v.find("read_gbs")->as_number(), 0);
   EXPECT_EQ(v.find("read_gbs")->as_number(),
