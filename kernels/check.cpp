@@ -2,6 +2,7 @@
 #include "kernels/check.h"
 
 #include "tensor/error.h"
+#include "tensor/quant.h"
 
 namespace tl {
 
@@ -16,6 +17,14 @@ void check_weight(const char* op, const char* name, const Tensor& w, Device dev)
   if (w.device != dev || !is_weight_dtype(w.dtype) || !w.data)
     bad(op, std::string(name) + " must be a contiguous " + device_name(dev) + " F32/F16/BF16 tensor, got " +
                 device_name(w.device) + " " + dtype_name(w.dtype) + " " + shape_str(w));
+}
+
+// A weight matrix: a float weight, or Q8/Q4 codes with their scales on the CPU (tensor/quant.h).
+void check_matrix(const char* op, const char* name, const Tensor& w, Device dev) {
+  if (!is_quantized(w.dtype)) return check_weight(op, name, w, dev);
+  if (dev != Device::CPU || w.device != Device::CPU || !w.data || !w.scales || w.ndim != 2)
+    bad(op, std::string(name) + ": " + dtype_name(w.dtype) + " weights must be a CPU matrix with its scales, got " +
+                device_name(w.device) + " " + shape_str(w) + " for a " + device_name(dev) + " op");
 }
 
 // An activation on `dev`.
@@ -38,7 +47,7 @@ void check_same(const char* op, const Tensor& a, const Tensor& b) {
 void check_matmul(const Tensor& x, const Tensor& w, const Tensor* bias, const Tensor& y) {
   check_f32_on("matmul", x, y.device);
   check_f32_on("matmul", y, y.device);
-  check_weight("matmul", "w", w, y.device);
+  check_matrix("matmul", "w", w, y.device);
   if (x.ndim != 2 || w.ndim != 2 || y.ndim != 2 || x.shape[1] != w.shape[1] || y.shape[0] != x.shape[0] ||
       y.shape[1] != w.shape[0])
     bad("matmul", "x " + shape_str(x) + " · w " + shape_str(w) + "ᵀ -> y " + shape_str(y));
@@ -97,7 +106,7 @@ void check_patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, c
 }
 
 void check_embed(const Tensor& table, const int* ids, int64_t n, const Tensor& out) {
-  check_weight("embed", "table", table, out.device);
+  check_matrix("embed", "table", table, out.device);
   check_f32("embed", out);
   if (table.ndim != 2 || out.ndim != 2 || out.shape[0] != n || out.shape[1] != table.shape[1])
     bad("embed", "table " + shape_str(table) + " -> out " + shape_str(out));

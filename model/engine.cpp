@@ -82,6 +82,10 @@ Engine::Engine(const std::string& dir, const EngineOptions& options)
     fail_input("%s: %d pieces, but config.json has vocab_size %d (expected equal)",
                join_path(dir, "tokenizer.model").c_str(), tokenizer_->vocab_size(), V);
   if (device() == Device::CUDA) {  // everything validated: now the upload
+    if (!model_.config.quant_format.empty())
+      fail_input("--device cuda: %s is a %s-quantized checkpoint; the CUDA kernels read F16, BF16 or F32 weights "
+                 "only (run it on the CPU, or use the float checkpoint)",
+                 dir.c_str(), model_.config.quant_format.c_str());
     if (!cuda_available()) fail_input("--device cuda: no CUDA device is visible (or this build has no CUDA)");
     device_weights_ = upload_weights(model_.weights);
     model_.checkpoint->release_pages();  // the host copy is no longer read: give its memory back

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "tensor/error.h"
+#include "tensor/quant.h"
 
 namespace tl {
 
@@ -61,22 +62,30 @@ OpenElm::OpenElm(const OpenElmWeights& weights, const TextConfig& config, bool m
   for (OpenElmLayerWeights& L : w_.layers)
     for (Tensor* t : {&L.qkv, &L.out_proj, &L.proj_1, &L.proj_2}) matrices.push_back(t);
   if (w_.lm_head.data != w_.token_embeddings.data) matrices.push_back(&w_.lm_head);
+  auto aligned = [](size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; };
+  auto scale_bytes = [](const Tensor& t) {  // Q8/Q4 scales: read with the codes on every step
+    return t.scales ? static_cast<size_t>(t.shape[0] * quant_groups(t.shape[1])) * sizeof(uint16_t) : size_t{0};
+  };
   size_t bytes = 0;
   for (const Tensor* t : matrices) {
     if (!t->data || t->device != Device::CPU) return;
-    bytes += (t->nbytes() + kAlignment - 1) / kAlignment * kAlignment;
+    bytes += aligned(t->nbytes()) + aligned(scale_bytes(*t));
   }
   resident_ = HugePageMemory(bytes);
   if (!resident_.data()) return;  // no huge pages on this system: read the mapping
   const void* embeddings = w_.token_embeddings.data;
   uint8_t* dst = resident_.data();
+  auto move = [&](const void* src, size_t n) {
+    std::memcpy(dst, src, n);
+    if (mapped_source) release_mapped_pages(src, n);
+    dst += aligned(n);
+    return dst - aligned(n);
+  };
   for (Tensor* t : matrices) {
-    std::memcpy(dst, t->data, t->nbytes());
-    if (mapped_source) release_mapped_pages(t->data, t->nbytes());
-    t->data = dst;
-    dst += (t->nbytes() + kAlignment - 1) / kAlignment * kAlignment;
+    t->data = move(t->data, t->nbytes());
+    if (t->scales) t->scales = reinterpret_cast<const uint16_t*>(move(t->scales, scale_bytes(*t)));
   }
-  if (w_.lm_head.data == embeddings) w_.lm_head.data = w_.token_embeddings.data;  // tied
+  if (w_.lm_head.data == embeddings) w_.lm_head = w_.token_embeddings;  // tied
 }
 
 void OpenElm::embed(const ops::Context& ctx, const int* ids, int64_t n, Tensor& out) const {

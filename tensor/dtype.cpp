@@ -14,6 +14,9 @@ size_t dtype_size(DType t) {
     case DType::F16: return 2;
     case DType::BF16: return 2;
     case DType::I8: return 1;
+    case DType::U8: return 1;
+    case DType::Q8: return 1;
+    case DType::Q4: fail_internal("dtype_size: Q4 holds two codes per byte (quant_row_bytes)");
   }
   fail_internal("dtype_size: invalid dtype %d", static_cast<int>(t));
 }
@@ -24,15 +27,21 @@ const char* dtype_name(DType t) {
     case DType::F16: return "F16";
     case DType::BF16: return "BF16";
     case DType::I8: return "I8";
+    case DType::U8: return "U8";
+    case DType::Q8: return "Q8";
+    case DType::Q4: return "Q4";
   }
   return "?";
 }
+
+bool is_quantized(DType t) { return t == DType::Q8 || t == DType::Q4; }
 
 bool dtype_from_name(std::string_view name, DType* out) {
   if (name == "F32") *out = DType::F32;
   else if (name == "F16") *out = DType::F16;
   else if (name == "BF16") *out = DType::BF16;
   else if (name == "I8") *out = DType::I8;
+  else if (name == "U8") *out = DType::U8;
   else return false;
   return true;
 }
@@ -113,6 +122,12 @@ static int8_t f32_to_i8(float f) {
   return static_cast<int8_t>(r);
 }
 
+static uint8_t f32_to_u8(float f) {
+  if (std::isnan(f)) return 0;
+  const float r = std::round(f);
+  return r > 255.0f ? 255 : r < 0.0f ? 0 : static_cast<uint8_t>(r);
+}
+
 void convert_to_f32(const void* src, DType src_type, float* dst, size_t n) {
   switch (src_type) {
     case DType::F32:
@@ -133,6 +148,13 @@ void convert_to_f32(const void* src, DType src_type, float* dst, size_t n) {
       for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(s[i]);
       return;
     }
+    case DType::U8: {
+      const uint8_t* s = static_cast<const uint8_t*>(src);
+      for (size_t i = 0; i < n; ++i) dst[i] = static_cast<float>(s[i]);
+      return;
+    }
+    case DType::Q8:
+    case DType::Q4: break;
   }
   fail_internal("convert_to_f32: invalid dtype %d", static_cast<int>(src_type));
 }
@@ -157,6 +179,13 @@ void convert_from_f32(const float* src, void* dst, DType dst_type, size_t n) {
       for (size_t i = 0; i < n; ++i) d[i] = f32_to_i8(src[i]);
       return;
     }
+    case DType::U8: {
+      uint8_t* d = static_cast<uint8_t*>(dst);
+      for (size_t i = 0; i < n; ++i) d[i] = f32_to_u8(src[i]);
+      return;
+    }
+    case DType::Q8:
+    case DType::Q4: break;
   }
   fail_internal("convert_from_f32: invalid dtype %d", static_cast<int>(dst_type));
 }

@@ -2,6 +2,7 @@
 #include "tensor/tensor.h"
 
 #include "tensor/error.h"
+#include "tensor/quant.h"
 
 namespace tl {
 
@@ -34,7 +35,13 @@ int64_t Tensor::numel() const {
   return n;
 }
 
-size_t Tensor::nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype); }
+size_t Tensor::nbytes() const {
+  if (is_quantized(dtype)) {
+    TL_CHECK(ndim == 2);
+    return static_cast<size_t>(shape[0] * quant_row_bytes(dtype, shape[1]));
+  }
+  return static_cast<size_t>(numel()) * dtype_size(dtype);
+}
 
 bool Tensor::has_shape(const std::vector<int64_t>& s) const {
   if (static_cast<int>(s.size()) != ndim) return false;
@@ -44,7 +51,7 @@ bool Tensor::has_shape(const std::vector<int64_t>& s) const {
 }
 
 Tensor Tensor::row(int64_t i) const {
-  TL_CHECK(ndim >= 1 && i >= 0 && i < shape[0]);
+  TL_CHECK(ndim >= 1 && i >= 0 && i < shape[0] && !is_quantized(dtype));
   Tensor t;
   t.dtype = dtype;
   t.device = device;
@@ -61,10 +68,12 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
   const int64_t row_bytes = static_cast<int64_t>(t.nbytes());
   t.shape[0] = end - begin;
   t.data = static_cast<char*>(data) + begin * row_bytes;
+  if (scales) t.scales = scales + begin * quant_groups(shape[1]);
   return t;
 }
 
 Tensor Tensor::reshape(const std::vector<int64_t>& new_shape) const {
+  TL_CHECK(!is_quantized(dtype));  // its scales belong to its row length
   Tensor t = view(data, dtype, new_shape, device);
   if (t.numel() != numel())
     fail_internal("reshape %s -> %s changes the element count", shape_str(*this).c_str(),

@@ -29,6 +29,9 @@ struct Tensor {
   int ndim = 0;
   int64_t shape[kMaxDims] = {0, 0, 0, 0};
   void* data = nullptr;
+  // Q8/Q4 weight matrices only (tensor/quant.h): the [rows, quant_groups(K)] F16 scales; `data` holds
+  // the codes, quant_row_bytes per row, and shape stays the logical [N, K].
+  const uint16_t* scales = nullptr;
 
   // A contiguous (row-major) view of `data` with the given shape.
   static Tensor view(void* data, DType dtype, const std::vector<int64_t>& shape,
@@ -37,13 +40,13 @@ struct Tensor {
   bool defined() const { return data != nullptr || numel() == 0; }
   int64_t dim(int i) const;  // negative i counts from the end, like PyTorch
   int64_t numel() const;
-  size_t nbytes() const;  // numel × element size: the bytes spanned
+  size_t nbytes() const;  // numel × element size: the bytes spanned (Q8/Q4: the codes only)
   std::vector<int64_t> shape_vec() const { return {shape, shape + ndim}; }
   bool has_shape(const std::vector<int64_t>& s) const;
 
   // Views along the outermost dimension.
   Tensor row(int64_t i) const;                     // [d0, d1, ...] -> [d1, ...]
-  Tensor rows(int64_t begin, int64_t end) const;   // [d0, ...] -> [end - begin, ...]
+  Tensor rows(int64_t begin, int64_t end) const;   // [d0, ...] -> [end - begin, ...] (Q8/Q4 too)
   Tensor reshape(const std::vector<int64_t>& new_shape) const;  // same element count
 
   template <typename T>

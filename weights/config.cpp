@@ -232,6 +232,20 @@ TextConfig parse_text(const Fields& f) {
   return c;
 }
 
+// quantization_config as `tinyllava quantize` writes it (README "Quantized checkpoints"):
+// {"quant_method": "tinyllava", "format": "q8" | "q4", "group_size": 32, "scale_dtype": "F16"}.
+std::string parse_quantization(const json::Value& q, const std::string& source) {
+  if (!q.is_object())
+    fail_input("%s: quantization_config: expected an object, got %s", source.c_str(), json::type_name(q.type()));
+  Fields f(&q, source, "quantization_config.");
+  f.one_of("quant_method", "", {"tinyllava"});
+  const std::string format = f.one_of("format", "", {"q8", "q4"});
+  const int group = f.integer("group_size", 32);
+  if (group != 32) fail_input("%s: %d is not supported (expected 32)", f.name("group_size").c_str(), group);
+  f.one_of("scale_dtype", "F16", {"F16"});
+  return format;
+}
+
 }  // namespace
 
 VlmConfig parse_config(const json::Value& root, const std::string& source) {
@@ -255,6 +269,8 @@ VlmConfig parse_config(const json::Value& root, const std::string& source) {
   c.vision_feature_layer = top.integer("vision_feature_layer", c.vision_feature_layer);
   c.pad_token_id = top.integer("pad_token_id", c.pad_token_id);
   c.tokenizer_model_max_length = top.positive("tokenizer_model_max_length", c.tokenizer_model_max_length, 1 << 24);
+
+  if (const json::Value* q = root.find("quantization_config")) c.quant_format = parse_quantization(*q, source);
 
   int L = c.vision.num_hidden_layers;
   if (c.vision_feature_layer < -(L + 1) || c.vision_feature_layer > L)

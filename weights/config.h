@@ -78,6 +78,9 @@ struct VlmConfig {
   std::string image_aspect_ratio = "square";        // "square" or "pad"
   int pad_token_id = -1;                            // -1 when null
   int tokenizer_model_max_length = 2048;
+  // quantization_config.format of a checkpoint written by `tinyllava quantize` ("q8" or "q4"; empty
+  // for float checkpoints). Its Linear weights may then be stored as codes and scales (tensor/quant.h).
+  std::string quant_format;
 
   // Number of SigLIP encoder layers needed to produce hidden_states[vision_feature_layer].
   int vision_layers_used() const;

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <new>
 #include <utility>
 
@@ -152,6 +153,47 @@ std::string read_file(const std::string& path, size_t max_bytes) {
   }
   out.resize(done);
   return out;
+}
+
+namespace {
+
+bool non_empty_directory(const std::string& dir) {
+  std::error_code ec;
+  return std::filesystem::is_directory(dir, ec) && !std::filesystem::is_empty(dir, ec);
+}
+
+}  // namespace
+
+void write_directory_in_place(const std::string& dir, bool force, const std::function<void(const std::string&)>& write) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) fail_input("%s: exists and is not a directory", dir.c_str());
+  if (non_empty_directory(dir) && !force) fail_input("%s: directory is not empty (use --force to replace it)", dir.c_str());
+  fs::path dest = fs::absolute(fs::path(dir).lexically_normal(), ec);
+  if (dest.filename().empty()) dest = dest.parent_path();  // "out/" names "out"
+  const fs::path staging = dest.parent_path() / (dest.filename().string() + ".tmp");
+  fs::remove_all(staging, ec);
+  try {
+    fs::create_directories(staging);
+    write(staging.string());
+    const fs::path old = dest.parent_path() / (dest.filename().string() + ".old");
+    fs::remove_all(old, ec);
+    const bool had_old = fs::exists(dest, ec);
+    if (had_old) fs::rename(dest, old);
+    std::error_code moved;
+    fs::rename(staging, dest, moved);
+    if (moved) {  // put the old directory back before reporting
+      if (had_old) fs::rename(old, dest, ec);
+      throw fs::filesystem_error("rename", staging, dest, moved);
+    }
+    fs::remove_all(old, ec);
+  } catch (const fs::filesystem_error& e) {
+    fs::remove_all(staging, ec);
+    fail_input("%s: cannot write the directory (%s)", dir.c_str(), e.code().message().c_str());
+  } catch (...) {
+    fs::remove_all(staging, ec);
+    throw;
+  }
 }
 
 bool is_directory(const std::string& path) {

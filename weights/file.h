@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace tl {
@@ -68,6 +69,11 @@ class HugePageMemory {
 
 // Reads a whole file; refuses files larger than max_bytes (BadInput naming the path and both sizes).
 std::string read_file(const std::string& path, size_t max_bytes);
+
+// Writes a directory through write(staging): into a sibling "<dir>.tmp", then renamed into place, so
+// an interrupted or failed run never leaves a half-written directory where a good one was. A
+// non-empty `dir` is refused (BadInput) unless `force`; a failed rename puts the old one back.
+void write_directory_in_place(const std::string& dir, bool force, const std::function<void(const std::string&)>& write);
 
 bool is_directory(const std::string& path);
 bool file_exists(const std::string& path);

@@ -11,6 +11,10 @@ void add(Specs& b, std::string name, std::vector<int64_t> shape, Init init, Tens
   b.push_back({std::move(name), std::move(shape), init, slot});
 }
 
+void add_linear(Specs& b, std::string name, std::vector<int64_t> shape, Tensor* slot) {
+  b.push_back({std::move(name), std::move(shape), Init::Matrix, slot, true});
+}
+
 template <typename T>
 T* slot_in(std::vector<T>* v, int i) {
   return v && i < static_cast<int>(v->size()) ? &(*v)[i] : nullptr;
@@ -20,26 +24,26 @@ void add_openelm(Specs& b, const TextConfig& c, OpenElmWeights* w) {
   const std::string p = "language_model.transformer.";
   const int64_t D = c.model_dim, Dh = c.head_dim, V = c.vocab_size;
   if (w) w->layers.resize(c.layers.size());
-  add(b, p + "token_embeddings.weight", {V, D}, Init::Matrix, w ? &w->token_embeddings : nullptr);
+  add_linear(b, p + "token_embeddings.weight", {V, D}, w ? &w->token_embeddings : nullptr);
   for (int l = 0; l < static_cast<int>(c.layers.size()); ++l) {
     const TextLayerConfig& y = c.layers[l];
     OpenElmLayerWeights* lw = w ? &w->layers[l] : nullptr;
     const std::string q = p + "layers." + std::to_string(l) + ".";
     const int64_t F = y.ffn_dim;
     add(b, q + "attn_norm.weight", {D}, Init::NormWeight, lw ? &lw->attn_norm : nullptr);
-    add(b, q + "attn.qkv_proj.weight", {c.qkv_rows(l), D}, Init::Matrix, lw ? &lw->qkv : nullptr);
+    add_linear(b, q + "attn.qkv_proj.weight", {c.qkv_rows(l), D}, lw ? &lw->qkv : nullptr);
     if (c.normalize_qk_projections) {
       add(b, q + "attn.q_norm.weight", {Dh}, Init::NormWeight, lw ? &lw->q_norm : nullptr);
       add(b, q + "attn.k_norm.weight", {Dh}, Init::NormWeight, lw ? &lw->k_norm : nullptr);
     }
-    add(b, q + "attn.out_proj.weight", {D, y.num_query_heads * Dh}, Init::Matrix, lw ? &lw->out_proj : nullptr);
+    add_linear(b, q + "attn.out_proj.weight", {D, y.num_query_heads * Dh}, lw ? &lw->out_proj : nullptr);
     add(b, q + "ffn_norm.weight", {D}, Init::NormWeight, lw ? &lw->ffn_norm : nullptr);
-    add(b, q + "ffn.proj_1.weight", {c.ffn_with_glu ? 2 * F : F, D}, Init::Matrix, lw ? &lw->proj_1 : nullptr);
-    add(b, q + "ffn.proj_2.weight", {D, F}, Init::Matrix, lw ? &lw->proj_2 : nullptr);
+    add_linear(b, q + "ffn.proj_1.weight", {c.ffn_with_glu ? 2 * F : F, D}, lw ? &lw->proj_1 : nullptr);
+    add_linear(b, q + "ffn.proj_2.weight", {D, F}, lw ? &lw->proj_2 : nullptr);
   }
   add(b, p + "norm.weight", {D}, Init::NormWeight, w ? &w->norm : nullptr);
   if (!c.share_input_output_layers)
-    add(b, "language_model.lm_head.weight", {V, D}, Init::Matrix, w ? &w->lm_head : nullptr);
+    add_linear(b, "language_model.lm_head.weight", {V, D}, w ? &w->lm_head : nullptr);
 }
 
 void add_siglip(Specs& b, const VisionConfig& c, int layers_used, SiglipWeights* w) {
@@ -54,7 +58,8 @@ void add_siglip(Specs& b, const VisionConfig& c, int layers_used, SiglipWeights*
     SiglipLayerWeights* lw = w ? slot_in(&w->layers, j) : nullptr;  // null past the used layers
     const std::string q = p + "encoder.layers." + std::to_string(j) + ".";
     auto layer = [&](const char* name, std::vector<int64_t> shape, Init init, Tensor SiglipLayerWeights::*field) {
-      add(b, q + name, std::move(shape), init, lw ? &(lw->*field) : nullptr);
+      const bool linear = init == Init::Matrix;  // every Matrix of a SigLIP layer is a Linear weight
+      b.push_back({q + name, std::move(shape), init, lw ? &(lw->*field) : nullptr, linear});
     };
     layer("layer_norm1.weight", {D}, Init::NormWeight, &SiglipLayerWeights::ln1_w);
     layer("layer_norm1.bias", {D}, Init::Bias, &SiglipLayerWeights::ln1_b);
@@ -92,13 +97,15 @@ void add_siglip(Specs& b, const VisionConfig& c, int layers_used, SiglipWeights*
 void add_connector(Specs& b, const VlmConfig& c, ConnectorWeights* w) {
   const std::string p = "connector._connector.";
   const int64_t D = c.text.model_dim, Dv = c.vision.hidden_size;
-  add(b, p + "0.weight", {D, Dv}, Init::Matrix, w ? &w->w1 : nullptr);
+  add_linear(b, p + "0.weight", {D, Dv}, w ? &w->w1 : nullptr);
   add(b, p + "0.bias", {D}, Init::Bias, w ? &w->b1 : nullptr);
-  add(b, p + "2.weight", {D, D}, Init::Matrix, w ? &w->w2 : nullptr);
+  add_linear(b, p + "2.weight", {D, D}, w ? &w->w2 : nullptr);
   add(b, p + "2.bias", {D}, Init::Bias, w ? &w->b2 : nullptr);
 }
 
 }  // namespace
+
+std::string quant_scale_name(const std::string& weight_name) { return weight_name + "_scale"; }
 
 std::vector<TensorSpec> checkpoint_layout(const VlmConfig& config, ModelWeights* w) {
   Specs out;

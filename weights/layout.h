@@ -31,7 +31,13 @@ struct TensorSpec {
   std::vector<int64_t> shape;
   Init init = Init::Matrix;
   Tensor* slot = nullptr;  // where the loader binds it; nullptr: in the file but unused by the forward
+  // A Linear weight (or the token embedding the tied head shares) that ops::matmul / ops::embed read:
+  // a quantized checkpoint may store it as Q8/Q4 codes "<name>" plus scales "<name>_scale".
+  bool quantizable = false;
 };
+
+// The name of a quantized weight's scales tensor.
+std::string quant_scale_name(const std::string& weight_name);
 
 // All tensors of the checkpoint for `config`, in a fixed order. When `w` is given, the used ones carry
 // a slot in it (w->vision.layers and w->text.layers are sized here).

@@ -57,9 +57,9 @@ TensorEntry parse_entry(const std::string& name, const json::Value& v, const std
   e.name = name;
   if (!dtype->is_string()) fail_input("%s: dtype is %s (expected a string)", where.c_str(), json::type_name(dtype->type()));
   const std::string& ds = dtype->as_string();
-  if (!dtype_from_name(ds, &e.dtype) || e.dtype == DType::I8) {
+  if (!dtype_from_name(ds, &e.dtype)) {
     if (is_known_safetensors_dtype(ds))
-      fail_input("%s: unsupported dtype %s (expected F32, F16 or BF16)", where.c_str(), ds.c_str());
+      fail_input("%s: unsupported dtype %s (expected F32, F16, BF16, I8 or U8)", where.c_str(), ds.c_str());
     fail_input("%s: unknown dtype \"%s\"", where.c_str(), ds.c_str());
   }
 

@@ -7,7 +7,8 @@
 // Reading validates everything before any tensor data is touched, with one specific message per failure:
 //   file shorter than 8 bytes; header length > 100 MB or past the end of the file; header not strict
 //   JSON (weights/json.h) or not an object; an entry that is not {dtype, shape, data_offsets}; unknown
-//   dtype, or a known one this engine does not load (anything but F32/F16/BF16), named; more than 4
+//   dtype, or a known one this engine does not load (anything but F32/F16/BF16 and the I8/U8 of
+//   quantized codes), named; more than 4
 //   dimensions; shape product overflow; shape × dtype size != span of data_offsets; begin > end;
 //   data misaligned for its element size; tensors overlapping; a tensor past the end of the data
 //   section (truncated file). Duplicate names are rejected by the JSON reader.

@@ -271,47 +271,11 @@ SynthReport write_checkpoint(const std::string& out_dir, const SynthOptions& opt
   return report;
 }
 
-bool non_empty_directory(const std::string& dir) {
-  std::error_code ec;
-  return std::filesystem::is_directory(dir, ec) && !std::filesystem::is_empty(dir, ec);
-}
-
 }  // namespace
 
-// Written beside the destination and renamed into place, so an interrupted or failed run never leaves
-// a half-written checkpoint where a good one was; an existing non-empty directory needs `force`.
 SynthReport synth_checkpoint(const std::string& out_dir, const SynthOptions& opt) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (fs::exists(out_dir, ec) && !fs::is_directory(out_dir, ec))
-    fail_input("%s: exists and is not a directory", out_dir.c_str());
-  if (non_empty_directory(out_dir) && !opt.force)
-    fail_input("%s: directory is not empty (use --force to replace it)", out_dir.c_str());
-  fs::path dest = fs::absolute(fs::path(out_dir).lexically_normal(), ec);
-  if (dest.filename().empty()) dest = dest.parent_path();  // "out/" names "out"
-  const fs::path staging = dest.parent_path() / (dest.filename().string() + ".synth-tmp");
-  fs::remove_all(staging, ec);
   SynthReport report;
-  try {
-    report = write_checkpoint(staging.string(), opt);
-    const fs::path old = dest.parent_path() / (dest.filename().string() + ".synth-old");
-    fs::remove_all(old, ec);
-    const bool had_old = fs::exists(dest, ec);
-    if (had_old) fs::rename(dest, old);
-    std::error_code moved;
-    fs::rename(staging, dest, moved);
-    if (moved) {  // put the old checkpoint back before reporting
-      if (had_old) fs::rename(old, dest, ec);
-      throw fs::filesystem_error("rename", staging, dest, moved);
-    }
-    fs::remove_all(old, ec);
-  } catch (const fs::filesystem_error& e) {
-    fs::remove_all(staging, ec);
-    fail_input("%s: cannot put the checkpoint in place (%s)", out_dir.c_str(), e.code().message().c_str());
-  } catch (...) {
-    fs::remove_all(staging, ec);
-    throw;
-  }
+  write_directory_in_place(out_dir, opt.force, [&](const std::string& staging) { report = write_checkpoint(staging, opt); });
   return report;
 }
 

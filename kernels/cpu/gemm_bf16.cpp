@@ -24,6 +24,7 @@
 // Compiled only into AVX-512 builds of this file; gemm_bf16_available() says whether this CPU has it.
 #include "kernels/cpu/gemm_bf16.h"
 
+
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/gemm_driver.h"
 #include "kernels/cpu/isa.h"
@@ -86,10 +87,12 @@ struct PackBf16 {
   void pack_panel(const void* w, DType wt, int64_t K, int64_t n0, int64_t nb, int64_t k0, int64_t kb, int64_t steps,
                   uint32_t* bp) {
     const int64_t pairs = (kb + 1) / 2, padded = (pairs + 15) / 16 * 16;
-    const size_t esize = dtype_size(wt);
+    const size_t esize = is_quantized(wt) ? 0 : dtype_size(wt);
     for (int64_t j0 = 0; j0 < kNR; j0 += 16) {
       for (int64_t j = 0; j < 16; ++j) {
-        if (j0 + j < nb)
+        if (j0 + j < nb && is_quantized(wt))
+          quantized_row_pairs(w, wt, K, n0 + j0 + j, k0, kb, rows[j]);
+        else if (j0 + j < nb)
           row_pairs(static_cast<const char*>(w) + ((n0 + j0 + j) * K + k0) * static_cast<int64_t>(esize), wt, kb, rows[j]);
         else
           std::memset(rows[j], 0, static_cast<size_t>(padded) * 4);
@@ -125,12 +128,23 @@ struct PackBf16 {
     }
     if (k == kb) return;
     isa_avx512()->to_f32(src + k * static_cast<int64_t>(dtype_size(wt)), wt, row, kb - k);
-    row[kb - k] = 0.0f;  // pad an odd K
-    const int64_t n = (kb - k + 1) / 2 * 2;
+    row_to_pairs(kb - k, dst16 + k);
+  }
+
+  // A Q8/Q4 row's slice (w a QuantMatrix), dequantized exactly to F32, then rounded to bf16 pairs.
+  void quantized_row_pairs(const void* w, DType wt, int64_t K, int64_t n, int64_t k0, int64_t kb, uint32_t* dst) {
+    isa_avx512()->weight_slice(w, wt, K, n, k0, kb, row);
+    row_to_pairs(kb, reinterpret_cast<uint16_t*>(dst));
+  }
+
+  // row[0, n) (F32) -> dst16[0, n) as bf16, padded with a zero to an even count.
+  void row_to_pairs(int64_t n, uint16_t* dst16) {
+    row[n] = 0.0f;  // pad an odd K
+    const int64_t even = (n + 1) / 2 * 2;
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst16 + k + i), to_bf16(_mm512_loadu_ps(row + i)));
-    for (; i < n; ++i) dst16[k + i] = f32_to_bf16(row[i]);
+    for (; i + 16 <= even; i += 16)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst16 + i), to_bf16(_mm512_loadu_ps(row + i)));
+    for (; i < even; ++i) dst16[i] = f32_to_bf16(row[i]);
   }
 };
 

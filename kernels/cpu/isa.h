@@ -21,7 +21,8 @@ struct IsaKernels {
   const char* name;
   int gemm_columns;  // the F32 GEMM's panel width: threads split N in multiples of it
   // y[t, n] = bias[n] + Σ_k x[t, k]·w[n, k] for t < T and n in [n_begin, n_end); w is [N, K] of dtype
-  // `wt`, rows contiguous; bias may be null (then 0); y rows have stride N.
+  // `wt`, rows contiguous (a `const QuantMatrix*` for Q8/Q4, as weight_slice); bias may be null (then
+  // 0); y rows have stride N.
   void (*gemm)(const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
                int64_t N, int64_t n_begin, int64_t n_end);
   // gemm with the rows of x produced by `gather` a strip at a time (patch embedding: no im2col buffer).
@@ -33,6 +34,10 @@ struct IsaKernels {
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   // dst[i] = float(src[i])
   void (*to_f32)(const void* src, DType st, float* dst, int64_t n);
+  // Row n, inputs [k0, k0 + kb) of a [N, K] weight matrix as F32 (exact): w is the data of an
+  // F32/F16/BF16 matrix, or a `const QuantMatrix*` (tensor/quant.h) for Q8/Q4, with k0 then a
+  // multiple of kQuantGroup. Every GEMM packs its panels through this.
+  void (*weight_slice)(const void* w, DType wt, int64_t K, int64_t n, int64_t k0, int64_t kb, float* dst);
   // Attention of the nh query heads that share one KV head, for T queries (query t sees keys
   // j <= t + causal_offset; all S keys when causal_offset < 0). q[t][h] is at q + t·q_row + h·q_head,
   // k[j], v[j] at k/v + j·kv_stride (Dh values each), out like q. Flash-style for T >= 4.

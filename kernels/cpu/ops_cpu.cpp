@@ -9,6 +9,7 @@
 #include "kernels/rows.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/gemm.h"
+#include "tensor/quant.h"
 
 namespace tl::cpu {
 
@@ -35,8 +36,9 @@ void map_inplace(const Exec& e, Tensor& x, F f) {
 void matmul(const Exec& e, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
   std::vector<float> b;
   if (bias) b = vec_f32(e, *bias);
-  gemm(e, x.ptr<float>(), x.shape[0], x.shape[1], w.data, w.dtype, bias ? b.data() : nullptr, y.ptr<float>(),
-       w.shape[0]);
+  const QuantMatrix q = {static_cast<const uint8_t*>(w.data), w.scales};  // read for Q8/Q4 only
+  gemm(e, x.ptr<float>(), x.shape[0], x.shape[1], is_quantized(w.dtype) ? &q : w.data, w.dtype,
+       bias ? b.data() : nullptr, y.ptr<float>(), w.shape[0]);
 }
 
 void layernorm(const Exec& e, const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y) {
@@ -141,9 +143,9 @@ void patch_embed(const Exec& e, const Tensor& pixels, const Tensor& w, const Ten
 
 void embed(const Exec& e, const Tensor& table, const int* ids, int64_t n, Tensor& out) {
   const int64_t D = table.shape[1];
-  const size_t row_bytes = static_cast<size_t>(D) * dtype_size(table.dtype);
-  for (int64_t i = 0; i < n; ++i)
-    e.isa->to_f32(static_cast<const char*>(table.data) + ids[i] * row_bytes, table.dtype, out.ptr<float>() + i * D, D);
+  const QuantMatrix q = {static_cast<const uint8_t*>(table.data), table.scales};  // read for Q8/Q4 only
+  const void* w = is_quantized(table.dtype) ? &q : table.data;
+  for (int64_t i = 0; i < n; ++i) e.isa->weight_slice(w, table.dtype, D, ids[i], 0, D, out.ptr<float>() + i * D);
 }
 
 void copy(const Tensor& src, Tensor& dst) {

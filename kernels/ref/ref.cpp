@@ -8,6 +8,7 @@
 
 #include "kernels/check.h"
 #include "kernels/rows.h"
+#include "tensor/quant.h"
 
 namespace tl::ref {
 
@@ -16,6 +17,10 @@ namespace {
 // Row r of a weight/bias tensor of any dtype, as floats.
 std::vector<float> row_f32(const Tensor& t, int64_t r, int64_t n) {
   std::vector<float> out(static_cast<size_t>(n));
+  if (is_quantized(t.dtype)) {  // a Q8/Q4 matrix row: codes times their group's scale (tensor/quant.h)
+    weight_slice_to_f32(t, r, 0, n, out.data());
+    return out;
+  }
   const char* base = static_cast<const char*>(t.data) + r * n * static_cast<int64_t>(dtype_size(t.dtype));
   convert_to_f32(base, t.dtype, out.data(), static_cast<size_t>(n));
   return out;

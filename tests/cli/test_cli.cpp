@@ -101,7 +101,7 @@ TEST(Cli, SynthNeverReplacesACheckpointUnasked) {
   // A failing run (a config that does not exist) leaves the old checkpoint and no staging folder.
   expect_bad_input(run_tinyllava("synth -o '" + m + "' --config absent.json --force", dir.path()), "absent.json");
   EXPECT_EQ(tl::test::slurp(m + "/model.safetensors"), first);
-  EXPECT_TRUE(tl::test::slurp(m + ".synth-tmp/config.json").empty());
+  EXPECT_TRUE(tl::test::slurp(m + ".tmp/config.json").empty());
   ASSERT_EQ(run_tinyllava("synth -o '" + m + "' --config tiny --seed 2 --force", dir.path()).exit_code, 0);
   EXPECT_NE(tl::test::slurp(m + "/model.safetensors"), first);
 }
@@ -177,6 +177,24 @@ TEST(Cli, RunStreamsAnAnswerAndReportsTimings) {
   EXPECT_EQ(t.exit_code, 0) << t.err;
   RunResult t2 = run_tinyllava("run -m '" + kTiny + "' -p 'Hello' -n 4 --temp 0.7 --top-k 5 --top-p 0.9 --seed 3", dir.path());
   EXPECT_EQ(t.out, t2.out);  // same seed, same answer
+}
+
+// quantize -> run / bench on the result; a bad --type and a quantized source are named.
+TEST(Cli, QuantizeThenRunAndBench) {
+  ScratchDir dir;
+  const std::string q = dir.path() + "/q4";
+  RunResult w = run_tinyllava("quantize -m '" + kTiny + "' -o '" + q + "' --type q4", dir.path());
+  ASSERT_EQ(w.exit_code, 0) << w.err;
+  EXPECT_NE(w.out.find("tensors quantized (q4)"), std::string::npos) << w.out;
+  RunResult r = run_tinyllava("run -m '" + q + "' -i '" + kTiny + "/image.png' -p 'What are these?' -n 4 -t 2", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  RunResult b = run_tinyllava("bench -m '" + q + "' -n 4 -t 2 --read-buffer 16", dir.path());
+  EXPECT_EQ(b.exit_code, 0) << b.err;
+  expect_bad_input(run_tinyllava("quantize -m '" + kTiny + "' -o '" + dir.path() + "/x' --type q3", dir.path()),
+                   "--type: expected q8 or q4, got 'q3'");
+  expect_bad_input(run_tinyllava("quantize -m '" + q + "' -o '" + dir.path() + "/y' --type q8", dir.path()),
+                   "already quantized (q4)");
 }
 
 TEST(Cli, DumpWritesEveryStageAndAcceptsPixels) {

@@ -118,7 +118,7 @@ TEST(Safetensors, UnknownDtype) {
 
 TEST(Safetensors, UnsupportedDtypeIsNamed) {
   EXPECT_REFUSED(image(R"({"x":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})", std::string(8, '\0')),
-                 "unsupported dtype I64 (expected F32, F16 or BF16)");
+                 "unsupported dtype I64 (expected F32, F16, BF16, I8 or U8)");
 }
 
 TEST(Safetensors, ShapeSpanMismatch) {

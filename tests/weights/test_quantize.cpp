@@ -1,0 +1,187 @@
+// tests/weights/test_quantize.cpp — `quantize` and loading its output: which tensors become codes and
+// scales, that the codes are quantize_row's of the float weights, that the output does not depend on
+// the thread count, and a one-line error for every inconsistent quantized checkpoint.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tensor/error.h"
+#include "tensor/quant.h"
+#include "test_util.h"
+#include "weights/json.h"
+#include "weights/layout.h"
+#include "weights/loader.h"
+#include "weights/quantize.h"
+#include "weights/synth.h"
+
+using namespace tl;
+using tl::test::ScratchDir;
+using tl::test::slurp;
+using tl::test::write_file;
+
+namespace {
+
+std::string synth_tiny(const ScratchDir& dir) {
+  SynthOptions opt;
+  opt.config = "tiny";
+  synth_checkpoint(dir / "f16", opt);
+  return dir / "f16";
+}
+
+std::string quantize(const std::string& src, const std::string& out, DType t, int threads = 0) {
+  QuantizeOptions o;
+  o.type = t;
+  o.threads = threads;
+  quantize_checkpoint(src, out, o);
+  return out;
+}
+
+std::string load_error(const std::string& dir) {
+  try {
+    load_model(dir);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    return e.what();
+  }
+  return "";
+}
+
+// A copy of `dir`'s config.json whose quantization_config is replaced by `block` (removed when empty).
+void rewrite_quantization(const std::string& dir, const std::string& block) {
+  json::Value root = json::parse(slurp(dir + "/config.json"), "config.json");
+  json::Value out = json::Value::object();
+  for (const auto& m : root.members())
+    if (m.first != "quantization_config") out.set(m.first, m.second);
+  if (!block.empty()) out.set("quantization_config", json::parse(block, "block"));
+  write_file(dir + "/config.json", json::dump(out, 2));
+}
+
+// A sparse checkpoint: the tiny config with `format`, every tensor F16 except the ones in `edits`
+// (name -> {dtype, shape}), plus `extra` tensors.
+void write_checkpoint(const ScratchDir& dir, const std::vector<SafetensorsWriter::Spec>& edits,
+                      const std::vector<SafetensorsWriter::Spec>& extra) {
+  write_file(dir / "config.json", builtin_config("tiny"));
+  rewrite_quantization(dir.path(), R"({"quant_method": "tinyllava", "format": "q8", "group_size": 32})");
+  std::vector<SafetensorsWriter::Spec> specs;
+  for (const TensorSpec& s : checkpoint_layout(parse_config(json::parse(builtin_config("tiny"), "tiny"), "tiny"))) {
+    SafetensorsWriter::Spec w = {s.name, DType::F16, s.shape};
+    for (const auto& e : edits)
+      if (e.name == s.name) w = e;
+    specs.push_back(w);
+  }
+  specs.insert(specs.end(), extra.begin(), extra.end());
+  SafetensorsWriter writer(dir / "model.safetensors", specs);
+  writer.finish_sparse();
+}
+
+const std::string kQkv = "language_model.transformer.layers.0.attn.qkv_proj.weight";  // [128, 128] in tiny
+
+}  // namespace
+
+TEST(Quantize, LinearWeightsBecomeCodesAndScalesTheRestIsCopied) {
+  ScratchDir dir;
+  const std::string src = synth_tiny(dir);
+  const LoadedModel f = load_model(src);
+  for (DType t : {DType::Q8, DType::Q4}) {
+    const LoadedModel q = load_model(quantize(src, dir / dtype_name(t), t));
+    EXPECT_EQ(q.config.quant_format, t == DType::Q8 ? "q8" : "q4");
+    EXPECT_EQ(slurp(src + "/generation_config.json"), slurp(dir / dtype_name(t) + "/generation_config.json"));
+    const OpenElmLayerWeights& L = q.weights.text.layers[1];
+    for (const Tensor* w : {&L.qkv, &L.out_proj, &L.proj_1, &L.proj_2, &q.weights.vision.layers[0].fc2_w,
+                            &q.weights.connector.w1}) {
+      EXPECT_EQ(w->dtype, t);
+      EXPECT_NE(w->scales, nullptr);
+    }
+    EXPECT_EQ(q.weights.text.token_embeddings.dtype, DType::Q8) << "the embedding / tied head stays Q8";
+    EXPECT_EQ(q.weights.text.lm_head.scales, q.weights.text.token_embeddings.scales);
+    EXPECT_EQ(q.weights.text.layers[0].attn_norm.dtype, DType::F16);
+    EXPECT_EQ(q.weights.vision.patch_w.dtype, DType::F16);
+    EXPECT_EQ(q.weights.vision.layers[0].fc1_b.dtype, DType::F16);
+    EXPECT_EQ(0, std::memcmp(q.weights.vision.pos_emb.data, f.weights.vision.pos_emb.data, f.weights.vision.pos_emb.nbytes()));
+    // The codes and scales are quantize_row's of the float weights, row by row.
+    const Tensor& fw = f.weights.text.layers[1].proj_2;
+    const int64_t K = fw.shape[1];
+    std::vector<float> row(static_cast<size_t>(K));
+    std::vector<uint8_t> codes(static_cast<size_t>(quant_row_bytes(t, K)));
+    std::vector<uint16_t> scales(static_cast<size_t>(quant_groups(K)));
+    for (int64_t r : {int64_t{0}, fw.shape[0] - 1}) {
+      convert_to_f32(static_cast<const uint16_t*>(fw.data) + r * K, DType::F16, row.data(), row.size());
+      quantize_row(t, row.data(), K, codes.data(), scales.data());
+      EXPECT_EQ(0, std::memcmp(codes.data(), static_cast<const uint8_t*>(L.proj_2.data) + r * codes.size(), codes.size()));
+      EXPECT_EQ(0, std::memcmp(scales.data(), L.proj_2.scales + r * scales.size(), scales.size() * 2));
+    }
+  }
+}
+
+TEST(Quantize, OutputDoesNotDependOnThreads) {
+  ScratchDir dir;
+  const std::string src = synth_tiny(dir);
+  quantize(src, dir / "a", DType::Q4, 1);
+  quantize(src, dir / "b", DType::Q4, 3);
+  EXPECT_EQ(slurp(dir / "a/model.safetensors"), slurp(dir / "b/model.safetensors"));
+  EXPECT_EQ(slurp(dir / "a/config.json"), slurp(dir / "b/config.json"));
+}
+
+TEST(Quantize, RefusesAQuantizedSourceAndAnUnknownType) {
+  ScratchDir dir;
+  const std::string q8 = quantize(synth_tiny(dir), dir / "q8", DType::Q8);
+  try {
+    quantize(q8, dir / "again", DType::Q4);
+    ADD_FAILURE() << "quantized twice";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("already quantized (q8)"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(quantize(q8, dir / "x", DType::BF16), Error);
+}
+
+TEST(Quantize, CodesWithoutQuantizationConfigAreRefused) {
+  ScratchDir dir;
+  const std::string q8 = quantize(synth_tiny(dir), dir / "q8", DType::Q8);
+  rewrite_quantization(q8, "");
+  EXPECT_NE(load_error(q8).find("holds I8 codes, but config.json has no quantization_config"), std::string::npos)
+      << load_error(q8);
+  rewrite_quantization(q8, R"({"quant_method": "tinyllava", "format": "q8", "group_size": 64})");
+  EXPECT_NE(load_error(q8).find("quantization_config.group_size: 64 is not supported (expected 32)"), std::string::npos)
+      << load_error(q8);
+  rewrite_quantization(q8, R"({"quant_method": "gptq", "format": "q8"})");
+  EXPECT_NE(load_error(q8).find("quantization_config.quant_method: unsupported value \"gptq\""), std::string::npos)
+      << load_error(q8);
+}
+
+TEST(Quantize, InconsistentQuantizedTensorsAreNamed) {
+  const std::string scale = quant_scale_name(kQkv);
+  {
+    ScratchDir dir;  // codes without their scales
+    write_checkpoint(dir, {{kQkv, DType::I8, {128, 128}}}, {});
+    EXPECT_NE(load_error(dir.path()).find("missing tensor \"" + scale + "\" (the F16 scales [128, 4]"), std::string::npos)
+        << load_error(dir.path());
+  }
+  {
+    ScratchDir dir;  // scales of the wrong dtype
+    write_checkpoint(dir, {{kQkv, DType::I8, {128, 128}}}, {{scale, DType::F32, {128, 4}}});
+    EXPECT_NE(load_error(dir.path()).find(scale + "\": F32 [128, 4] (expected F16 [128, 4])"), std::string::npos)
+        << load_error(dir.path());
+  }
+  {
+    ScratchDir dir;  // Q4 codes with Q8's row length
+    write_checkpoint(dir, {{kQkv, DType::U8, {128, 128}}}, {{scale, DType::F16, {128, 4}}});
+    EXPECT_NE(load_error(dir.path()).find("U8 codes of shape [128, 128] (expected [128, 64] for Q4 weights"),
+              std::string::npos)
+        << load_error(dir.path());
+  }
+  {
+    ScratchDir dir;  // a norm weight is not a Linear weight
+    const std::string norm = "language_model.transformer.layers.0.attn_norm.weight";
+    write_checkpoint(dir, {{norm, DType::I8, {128}}}, {});
+    EXPECT_NE(load_error(dir.path()).find("dtype I8 (expected F32, F16 or BF16: only Linear weights are quantized)"),
+              std::string::npos)
+        << load_error(dir.path());
+  }
+  {
+    ScratchDir dir;  // scales of a weight that is not quantized
+    write_checkpoint(dir, {}, {{scale, DType::F16, {128, 4}}});
+    EXPECT_NE(load_error(dir.path()).find("unexpected tensor \"" + scale + "\""), std::string::npos) << load_error(dir.path());
+  }
+}
