@@ -28,6 +28,7 @@
 #include "kernels/cpu/ceilings.h"
 #include "kernels/cpu/threads.h"
 #include "kernels/ops.h"
+#include "tensor/quant.h"
 #include "tensor/buffer.h"
 #include "weights/file.h"
 
@@ -124,6 +125,32 @@ void BM_Gemv(benchmark::State& state) {
   report(state, t0, static_cast<double>(bytes), read);
 }
 
+// Args: N, K, dtype (5 Q8, 6 Q4), path (0: the F32 GEMV of the exact path, 1: int8 activations on
+// VNNI, the bf16 path's). GB/s of codes and scales.
+void BM_GemvQuant(benchmark::State& state) {
+  const int64_t N = state.range(0), K = state.range(1);
+  const DType dt = static_cast<DType>(state.range(2));
+  ops::Options o;
+  o.precision = state.range(3) ? ops::Precision::BF16 : ops::Precision::F32;
+  const ops::Context ctx(o);
+  if (state.range(3) && !ctx.cpu().int8_gemv) return state.SkipWithError("no AVX512_VNNI int8 GEMV on this CPU");
+  const size_t codes = static_cast<size_t>(N * quant_row_bytes(dt, K));
+  const size_t bytes = codes + static_cast<size_t>(N * quant_groups(K)) * 2;
+  const int copies = static_cast<int>(std::max<size_t>(2, (size_t{256} << 20) / bytes));
+  WeightMemory mem(bytes * copies, true);  // f16-like bit patterns: small finite scales, any codes
+  OwnedTensor x = activations(K), y = OwnedTensor::empty(DType::F32, {1, N});
+  const double read = read_gbs();
+  int c = 0;
+  const auto t0 = Clock::now();
+  for (auto _ : state) {
+    Tensor w = Tensor::view(mem.data + bytes * c, dt, {N, K});
+    w.scales = reinterpret_cast<const uint16_t*>(mem.data + bytes * c + codes);
+    ops::matmul(ctx, x.tensor, w, nullptr, y.tensor);
+    c = (c + 1) % copies;
+  }
+  report(state, t0, static_cast<double>(bytes), read);
+}
+
 // The decoder's matrices, in the order one decode step reads them: {N, K} per matrix.
 std::vector<std::pair<int64_t, int64_t>> decode_matrices() {
   const int heads[20] = {12, 12, 12, 16, 16, 16, 16, 16, 16, 16, 20, 20, 20, 20, 20, 20, 24, 24, 24, 24};
@@ -194,6 +221,9 @@ void BM_AttentionDecode(benchmark::State& state) {
 
 }  // namespace
 
+BENCHMARK(BM_GemvQuant)->ArgNames({"N", "K", "dt", "vnni"})
+    ->ArgsProduct({{12288}, {1536}, {5, 6}, {0, 1}})->Args({1536, 6144, 5, 1})->Args({1536, 6144, 6, 1})
+    ->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_Handoff)->ArgNames({"gap_us", "spin"})->ArgsProduct({{5, 200}, {0, cpu::kDefaultSpinMicros}})
     ->UseManualTime()->Unit(benchmark::kMicrosecond);
 // N, K, dtype, huge pages: the output head, then the last layer's (largest) QKV, out, FFN in and out.

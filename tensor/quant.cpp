@@ -58,6 +58,20 @@ void quantize_row(DType t, const float* w, int64_t K, void* codes, uint16_t* sca
     quantize_group(t, w + g * kQuantGroup, std::min(kQuantGroup, K - g * kQuantGroup), c + g * group_bytes, scales + g);
 }
 
+void quantize_activations(const float* x, int64_t K, int8_t* xq, float* dx) {
+  for (int64_t g = 0; g < quant_groups(K); ++g) {
+    float v[kQuantGroup] = {};
+    const int64_t n = std::min(kQuantGroup, K - g * kQuantGroup);
+    std::copy(x + g * kQuantGroup, x + g * kQuantGroup + n, v);
+    float m = 0;
+    for (float a : v) m = std::max(m, std::fabs(a));
+    dx[g] = m / 127.0f;
+    const float inv = m != 0.0f ? 127.0f / m : 0.0f;
+    for (int64_t i = 0; i < kQuantGroup; ++i)
+      xq[g * kQuantGroup + i] = static_cast<int8_t>(std::clamp(std::nearbyint(v[i] * inv), -127.0f, 127.0f));
+  }
+}
+
 void weight_slice_to_f32(const Tensor& w, int64_t n, int64_t k0, int64_t kb, float* dst) {
   const int64_t K = w.shape[1];
   TL_CHECK(w.ndim == 2 && n >= 0 && n < w.shape[0] && k0 >= 0 && kb >= 0 && k0 + kb <= K);

@@ -48,4 +48,10 @@ void quantize_row(DType t, const float* w, int64_t K, void* codes, uint16_t* sca
 // for Q8/Q4, k0 must be a multiple of kQuantGroup.
 void weight_slice_to_f32(const Tensor& w, int64_t n, int64_t k0, int64_t kb, float* dst);
 
+// The int8 activations of the VNNI GEMV (kernels/cpu/gemv_vnni.h), the specification its vector code
+// matches bit for bit: per group g of 32 values (the last padded with zeros), m = max|x|,
+// dx[g] = m / 127 and xq[k] = nearest-even(x[k] · (127 / m)) (0 when m = 0), all in F32.
+// xq and dx hold quant_groups(K) groups.
+void quantize_activations(const float* x, int64_t K, int8_t* xq, float* dx);
+
 }  // namespace tl

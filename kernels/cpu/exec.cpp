@@ -3,6 +3,8 @@
 
 #include <unistd.h>
 
+#include "kernels/cpu/gemv_vnni.h"
+
 namespace tl::cpu {
 
 Exec make_exec(IsaCap cap, bool bf16, Team team) {
@@ -13,6 +15,7 @@ Exec make_exec(IsaCap cap, bool bf16, Team team) {
   const bool amx_allowed = cap == IsaCap::Auto || cap == IsaCap::Amx;
   e.bf16_kernel = amx_allowed && amx_ready() ? Bf16Kernel::Amx : Bf16Kernel::Dot;
   e.bf16_kc = bf16_slice_inputs(::sysconf(_SC_LEVEL1_DCACHE_SIZE));
+  e.int8_gemv = e.bf16 && gemv_vnni_available();
   e.team = team;
   return e;
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm_bf16.h"
+#include "kernels/cpu/gemv_vnni.h"
 #include "kernels/cpu/threads.h"
 
 namespace tl::cpu {
@@ -74,8 +75,20 @@ std::vector<GemmRung> gemm_ladder(const Team& team) {
 }
 
 
+// Decode on Q8/Q4 weights with int8 activations: each row of x quantized once, then the threads split
+// the weight rows (in 16-row blocks).
+void gemv_int8(const Team& team, const float* x, int64_t T, int64_t K, const QuantMatrix& w, DType wt,
+               const float* bias, float* y, int64_t N) {
+  for (int64_t t = 0; t < T; ++t) {
+    const VnniActivations a(x + t * K, K, wt);
+    split_columns(team, N, 16, [&](int64_t n0, int64_t n1) { a.rows(w, bias, y + t * N, n0, n1); });
+  }
+}
+
 void gemm(const Exec& e, const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
           int64_t N) {
+  if (e.int8_gemv && T < 4 && is_quantized(wt))
+    return gemv_int8(e.team, x, T, K, *static_cast<const QuantMatrix*>(w), wt, bias, y, N);
   if (e.bf16 && T >= 4) return gemm_bf16_all(e.team, e.bf16_kernel, e.bf16_kc, x, T, K, w, wt, bias, y, N);
   gemm_f32(e.team, *e.isa, x, T, K, w, wt, bias, y, N);
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/gemm_bf16.h"
+#include "kernels/cpu/gemv_vnni.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/ops.h"
 #include "kernels/ref/ref.h"
@@ -182,6 +183,7 @@ TEST(Quant, OpsMatmulBothPrecisions) {
           const ops::Context c(o);
           OwnedTensor got = OwnedTensor::empty(DType::F32, {s.T, s.N});
           ops::matmul(c, x.tensor, q.tensor(), nullptr, got.tensor);
+          if (o.precision == ops::Precision::BF16 && s.T < 4 && c.cpu().int8_gemv) continue;  // the int8 tests' job
           const bool bf16 = o.precision == ops::Precision::BF16 && s.T >= 4;
           EXPECT_LE(max_rel(got.tensor, bf16 ? rounded.tensor : want.tensor), 4e-6)
               << dtype_name(t) << " " << precision << " threads=" << threads << " T=" << s.T << " K=" << s.K;
@@ -212,4 +214,60 @@ TEST(Quant, MatmulRefusesCodesWithoutScales) {
   w.scales = nullptr;
   OwnedTensor x = from_values(random_values(64, 1.0f), {1, 64}), y = OwnedTensor::empty(DType::F32, {1, 4});
   EXPECT_THROW(ops::matmul(ops::Context{}, x.tensor, w, nullptr, y.tensor), Error);
+}
+
+// The int8-activation GEMV (kernels/cpu/gemv_vnni.h) against its specification: activations
+// quantized by quantize_activations, exact integer group sums, each scaled by dw·dx; F32 summation
+// error only. Odd group counts (the half chunk), K not a multiple of 32, both formats.
+TEST(Quant, Int8GemvMatchesItsSpecification) {
+  if (!cpu::gemv_vnni_available()) GTEST_SKIP() << "no AVX512_VNNI on this CPU";
+  for (DType t : {DType::Q8, DType::Q4})
+    for (int64_t K : {32, 37, 64, 96, 300, 1536, 4304, 6144}) {
+      const int64_t N = 45;
+      QuantWeights q(t, N, K, random_values(N * K, 0.02f));
+      const std::vector<float> x = random_values(K, 1.0f), b = random_values(N, 0.02f);
+      std::vector<int8_t> xq(static_cast<size_t>(quant_groups(K) * kQuantGroup));
+      std::vector<float> dx(static_cast<size_t>(quant_groups(K)));
+      quantize_activations(x.data(), K, xq.data(), dx.data());
+      const QuantMatrix m = {q.codes.data(), q.scales.data()};
+      std::vector<float> got(static_cast<size_t>(N)), want(static_cast<size_t>(N));
+      const cpu::VnniActivations a(x.data(), K, t);
+      a.rows(m, b.data(), got.data(), 0, 20);
+      a.rows(m, b.data(), got.data(), 20, N);  // a second range, as another thread would
+      for (int64_t n = 0; n < N; ++n) {
+        double y = b[n];
+        for (int64_t g = 0; g < quant_groups(K); ++g) {
+          int64_t dot = 0;  // Σ xq·code in integers: dequantized value / scale = code − offset
+          const float dw = f16_to_f32(q.scales[n * quant_groups(K) + g]);
+          std::vector<float> grp(kQuantGroup, 0.0f);
+          const int64_t len = std::min(kQuantGroup, K - g * kQuantGroup);
+          weight_slice_to_f32(q.tensor(), n, g * kQuantGroup, len, grp.data());
+          for (int64_t i = 0; i < len; ++i)
+            dot += static_cast<int64_t>(xq[g * kQuantGroup + i]) * (dw != 0 ? std::lround(grp[i] / dw) : 0);
+          y += static_cast<double>(dw) * dx[g] * static_cast<double>(dot);
+        }
+        want[n] = static_cast<float>(y);
+      }
+      EXPECT_LE(tl::test::max_rel_error(got.data(), want.data(), want.size()), 2e-6) << dtype_name(t) << " K=" << K;
+    }
+}
+
+// ops::matmul routes decode on quantized weights to the int8 GEMV under the bf16 precision, and its
+// error against the exact F32 result stays within the activation rounding's bound (tensor/quant.h).
+TEST(Quant, Bf16PrecisionDecodeUsesInt8ActivationsWithinTheirBound) {
+  ops::Options o;
+  o.precision = ops::Precision::BF16;
+  const ops::Context c(o);
+  if (!c.cpu().int8_gemv) GTEST_SKIP() << "no int8 GEMV under bf16 on this CPU";
+  for (DType t : {DType::Q8, DType::Q4}) {
+    const int64_t K = 1536, N = 300;
+    QuantWeights q(t, N, K, random_values(N * K, 0.02f));
+    OwnedTensor x = from_values(random_values(K, 1.0f), {1, K});
+    OwnedTensor exact = OwnedTensor::empty(DType::F32, {1, N}), got = OwnedTensor::empty(DType::F32, {1, N});
+    ops::matmul(ops::Context{}, x.tensor, q.tensor(), nullptr, exact.tensor);
+    ops::matmul(c, x.tensor, q.tensor(), nullptr, got.tensor);
+    const double err = max_rel(got.tensor, exact.tensor);
+    EXPECT_GT(err, 0.0) << "the int8 path was not taken";
+    EXPECT_LE(err, 3e-2) << dtype_name(t);
+  }
 }

@@ -79,8 +79,9 @@ TEST(Precision, Bf16PathErrorIsBounded) {
 
 // Quantized checkpoints (weights/quantize.h) on the exact F32 path against the float checkpoint: the
 // logit error each format brings on the committed fixtures (tiny random models, D = 128: logits of
-// 1.5-3, so these are loose, not a trained model's numbers). Measured 2026-11-30: q8 1.9-3.0e-2, q4
-// 2.1-4.2e-1 of max |logit|. Bounds held: q8 5e-2, q4 6e-1; the first greedy token the same whenever
+// 1.5-3, so these are loose, not a trained model's numbers), on the exact F32 path and on bf16 (the
+// bf16 GEMMs and int8 decode activations). Measured 2026-11-30: q8 1.9-3.4e-2, q4 2.1-4.2e-1 of
+// max |logit|. Bounds held: q8 5e-2, q4 6e-1; the first greedy token the same whenever
 // the F32 top-2 margin exceeds twice the error. That the engine computes the quantized model exactly
 // is the next test's job.
 TEST(Precision, QuantizedCheckpointErrorIsBounded) {
@@ -98,20 +99,25 @@ TEST(Precision, QuantizedCheckpointErrorIsBounded) {
       o.type = t;
       const std::string out = dir / (std::string(name) + dtype_name(t));
       quantize_checkpoint(kModels + name, out, o);
-      Engine quantized(out, at(ops::Precision::F32));
-      const Trace q = run_at(quantized, req);
-      double max_ref = 0, max_diff = 0;
-      for (size_t i = 0; i < f32.logits.size(); ++i) {
-        max_ref = std::max(max_ref, std::fabs(static_cast<double>(f32.logits[i])));
-        max_diff = std::max(max_diff, std::fabs(static_cast<double>(q.logits[i]) - f32.logits[i]));
+      for (ops::Precision p : {ops::Precision::F32, ops::Precision::BF16}) {
+        if (p == ops::Precision::BF16 && !ops::bf16_supported()) continue;
+        Engine quantized(out, at(p));  // bf16: the bf16 GEMMs, and int8 activations in decode (VNNI)
+        const Trace q = run_at(quantized, req);
+        double max_ref = 0, max_diff = 0;
+        for (size_t i = 0; i < f32.logits.size(); ++i) {
+          max_ref = std::max(max_ref, std::fabs(static_cast<double>(f32.logits[i])));
+          max_diff = std::max(max_diff, std::fabs(static_cast<double>(q.logits[i]) - f32.logits[i]));
+        }
+        std::vector<float> sorted(f32.logits);
+        std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());
+        std::printf("[ %-8s ] %-5s %-4s logit error %.2e of max |logit| %.2f; first token %s (top-2 margin %.3f)\n",
+                    dtype_name(t), name, ops::precision_name(p), max_diff / max_ref, max_ref,
+                    q.tokens[0] == f32.tokens[0] ? "same" : "differs", sorted[0] - sorted[1]);
+        EXPECT_LE(max_diff, (t == DType::Q8 ? 5e-2 : 6e-1) * max_ref) << name << " " << dtype_name(t);
+        if (sorted[0] - sorted[1] > 2 * max_diff) {
+          EXPECT_EQ(q.tokens[0], f32.tokens[0]) << name << " " << dtype_name(t);
+        }
       }
-      std::vector<float> sorted(f32.logits);
-      std::partial_sort(sorted.begin(), sorted.begin() + 2, sorted.end(), std::greater<float>());
-      std::printf("[ %-8s ] %-5s logit error %.2e of max |logit| %.2f; first token %s (top-2 margin %.3f)\n",
-                  dtype_name(t), name, max_diff / max_ref, max_ref, q.tokens[0] == f32.tokens[0] ? "same" : "differs",
-                  sorted[0] - sorted[1]);
-      EXPECT_LE(max_diff, (t == DType::Q8 ? 5e-2 : 6e-1) * max_ref) << name << " " << dtype_name(t);
-      if (sorted[0] - sorted[1] > 2 * max_diff) EXPECT_EQ(q.tokens[0], f32.tokens[0]) << name << " " << dtype_name(t);
     }
   }
 }
