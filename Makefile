@@ -28,7 +28,7 @@ SHELL := /bin/bash
 
 .PHONY: all build configure test bench demo run model deps clean test-sanitize fuzz cuda-emu
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := json safetensors config sentencepiece tokenizer image npy
+FUZZ_TARGETS := json safetensors config sentencepiece tokenizer image npy quantized
 
 all: build
 
