@@ -108,7 +108,9 @@ TEST(Quant, FormatValuesAndErrorBound) {
       EXPECT_EQ(q.codes[5] & 15, 0) << "the extreme value is code 0 (-8 steps)";
       EXPECT_EQ(v[5], d0 * -8.0f);
       for (int i = 0; i < 16; ++i) {  // group 3 holds values 96..99 (low nibbles 0..3); padding is code 8
-        if (i >= 4) EXPECT_EQ(q.codes[48 + i] & 15, 8);
+        if (i >= 4) {
+          EXPECT_EQ(q.codes[48 + i] & 15, 8);
+        }
         EXPECT_EQ(q.codes[48 + i] >> 4, 8);
       }
     }
