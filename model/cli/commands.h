@@ -8,6 +8,7 @@ namespace tl::cli {
 int cmd_info(int argc, char** argv);      // tinyllava info -m DIR
 int cmd_synth(int argc, char** argv);     // tinyllava synth -o DIR [--config ...] [--dtype ...]
 int cmd_quantize(int argc, char** argv);  // tinyllava quantize -m SRC -o DST --type q8|q4
+int cmd_compare(int argc, char** argv);   // tinyllava compare -m A --vs B [-i IMAGE] [-n N]
 int cmd_tokenize(int argc, char** argv);  // tinyllava tokenize -m MODEL [--bos] [--chat] [--decode] [--pieces]
 int cmd_run(int argc, char** argv);       // tinyllava run -m DIR [-i IMAGE] -p PROMPT ...
 int cmd_dump(int argc, char** argv);

@@ -28,6 +28,7 @@ const char kUsage[] =
     "  info   -m DIR        validate a checkpoint and describe it\n"
     "  synth  -o DIR        write a random-weight checkpoint in the Hugging Face layout\n"
     "  quantize -m SRC -o DST --type q8|q4   rewrite a checkpoint with 8- or 4-bit Linear weights\n"
+    "  compare -m A --vs B  KL divergence, top-1 and greedy agreement of B against A on one question\n"
     "  tokenize -m MODEL    encode standard input (or decode ids) with the SentencePiece tokenizer\n"
     "\n"
     "'tinyllava <command> --help' lists a command's options; 'tinyllava --version' prints the version.\n";
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(cmd, "info")) return tl::cli::cmd_info(argc, argv);
     if (!std::strcmp(cmd, "synth")) return tl::cli::cmd_synth(argc, argv);
     if (!std::strcmp(cmd, "quantize")) return tl::cli::cmd_quantize(argc, argv);
+    if (!std::strcmp(cmd, "compare")) return tl::cli::cmd_compare(argc, argv);
     if (!std::strcmp(cmd, "tokenize")) return tl::cli::cmd_tokenize(argc, argv);
     if (!std::strcmp(cmd, "run")) return tl::cli::cmd_run(argc, argv);
     if (!std::strcmp(cmd, "dump")) return tl::cli::cmd_dump(argc, argv);
@@ -55,7 +57,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(cmd, "embed")) return tl::cli::cmd_embed(argc, argv);
     if (!std::strcmp(cmd, "bench")) return tl::cli::cmd_bench(argc, argv);
     if (!std::strcmp(cmd, "roofline")) return tl::cli::cmd_roofline(argc, argv);
-    std::fprintf(stderr, "tinyllava: error: unknown command '%s' (expected run, chat, embed, dump, bench, roofline, info, synth, quantize or tokenize)\n", cmd);
+    std::fprintf(stderr, "tinyllava: error: unknown command '%s' (expected run, chat, embed, dump, bench, roofline, info, synth, quantize, compare or tokenize)\n", cmd);
     return 2;
   } catch (const tl::Error& e) {
     std::fflush(stdout);

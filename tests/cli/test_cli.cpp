@@ -316,3 +316,28 @@ TEST(Cli, PixelsNpyFuzzerRegression) {
                                  "/tests/fuzz/regressions/npy_zero_dim_stride_overflow.npy' -p x", dir.path()),
                    "overflows a 64-bit element count");
 }
+
+// compare: a checkpoint against itself is identical (KL 0, everything agrees); against its q8 copy the
+// numbers are small but not zero; a missing --vs is named.
+TEST(Cli, CompareReportsDivergenceAndAgreement) {
+  ScratchDir dir;
+  const std::string q = dir.path() + "/q8";
+  ASSERT_EQ(run_tinyllava("quantize -m '" + kTiny + "' -o '" + q + "' --type q8", dir.path()).exit_code, 0);
+  auto field = [](const std::string& out, const char* key) {
+    const std::string last = out.substr(out.rfind('\n', out.size() - 2) + 1);
+    return tl::json::parse(last, "compare --json").find(key)->as_number();
+  };
+  RunResult same = run_tinyllava("compare -m '" + kTiny + "' --vs '" + kTiny + "' -n 8 -t 2 --json", dir.path());
+  ASSERT_EQ(same.exit_code, 0) << same.err;
+  EXPECT_EQ(field(same.out, "kl_max"), 0.0);
+  EXPECT_EQ(field(same.out, "top1"), 1.0);
+  EXPECT_EQ(field(same.out, "greedy_same"), 8.0);
+  EXPECT_EQ(field(same.out, "vision_rel_fro"), 0.0);
+  RunResult r = run_tinyllava("compare -m '" + kTiny + "' --vs '" + q + "' -n 8 -t 2 --json", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(field(r.out, "kl_mean"), 0.0);
+  EXPECT_LT(field(r.out, "kl_mean"), 1e-2);
+  EXPECT_GT(field(r.out, "vision_rel_fro"), 0.0);
+  EXPECT_LT(field(r.out, "vision_rel_fro"), 5e-2);
+  expect_bad_input(run_tinyllava("compare -m '" + kTiny + "' -n 8", dir.path()), "--vs");
+}

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "kernels/ops.h"
+#include "model/compare.h"
 #include "model/generate.h"
 #include "test_util.h"
 #include "tensor/error.h"
@@ -198,4 +199,15 @@ TEST(Precision, QuantizedCheckpointIsItsDequantizedModel) {
                 std::string::npos) << e.what();
     }
   }
+}
+
+// kl_divergence: 0 for equal rows and for rows that differ by a constant (the same softmax), the
+// textbook value for two known distributions.
+TEST(Precision, KlDivergenceOfLogitRows) {
+  const float a[3] = {1.0f, 2.0f, 3.0f}, shifted[3] = {11.0f, 12.0f, 13.0f}, b[3] = {0.0f, 0.0f, 0.0f};
+  EXPECT_EQ(kl_divergence(a, a, 3), 0.0);
+  EXPECT_NEAR(kl_divergence(a, shifted, 3), 0.0, 1e-12);
+  double za = std::exp(1.0) + std::exp(2.0) + std::exp(3.0), want = 0;
+  for (double v : a) want += std::exp(v) / za * (v - std::log(za) - std::log(1.0 / 3));
+  EXPECT_NEAR(kl_divergence(a, b, 3), want, 1e-12);
 }
