@@ -163,9 +163,32 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-// Elements [begin, begin + n) of a tensor: standard normals by Box-Muller on a counter-based stream
-// (pair k = elements 2k, 2k+1 uses hashes of key + 2k and key + 2k + 1), scaled for the tensor's role.
-void fill_chunk(uint64_t key, Init init, int64_t begin, int64_t n, float* out) {
+// A standard normal from two counter-based hashes (Box-Muller, the cosine branch).
+float normal_at(uint64_t key, uint64_t i) {
+  const uint64_t a = splitmix64(key + 2 * i), b = splitmix64(key + 2 * i + 1);
+  const float u1 = (static_cast<float>(a >> 40) + 1.0f) * (1.0f / 16777216.0f);  // (0, 1]
+  const float u2 = static_cast<float>(b >> 40) * (1.0f / 16777216.0f);           // [0, 1)
+  return std::sqrt(-2.0f * std::log(u1)) * std::cos(6.28318530717958647692f * u2);
+}
+
+// A uniform [0, 1) from one hash.
+float uniform_at(uint64_t key, uint64_t i) { return static_cast<float>(splitmix64(key ^ (i * 0x9e3779b97f4a7c15ull)) >> 40) * (1.0f / 16777216.0f); }
+
+// The "trained" profile's factor for element (row r, column c) of a tensor (synth.h): heavy tails,
+// row scales, outlier input columns; norm weights spread and a few large ones.
+float trained_factor(uint64_t key, Init init, int64_t r, int64_t c, int64_t idx) {
+  if (init == Init::NormWeight) return uniform_at(key ^ 0x5bd1e995ull, static_cast<uint64_t>(idx)) < 0.002f ? 15.0f : 1.0f;
+  if (init != Init::Matrix) return 1.0f;
+  float f = std::exp(0.3f * normal_at(key ^ 0x27d4eb2full, static_cast<uint64_t>(r)));          // row scale
+  if (uniform_at(key ^ 0x165667b1ull, static_cast<uint64_t>(c)) < 0.005f) f *= 8.0f;              // outlier column
+  if (uniform_at(key ^ 0x85ebca6bull, static_cast<uint64_t>(idx)) < 0.01f) f *= 4.0f;             // heavy tail
+  return f;
+}
+
+// Elements [begin, begin + n) of a tensor with `cols` values per row: standard normals by Box-Muller
+// on a counter-based stream (pair k = elements 2k, 2k+1 uses hashes of key + 2k and key + 2k + 1),
+// scaled for the tensor's role, and shaped by the profile.
+void fill_chunk(uint64_t key, Init init, SynthProfile profile, int64_t cols, int64_t begin, int64_t n, float* out) {
   const float kTwoPi = 6.28318530717958647692f;
   const float offset = init == Init::NormWeight ? 1.0f : 0.0f;
   for (int64_t idx = begin; idx < begin + n;) {
@@ -175,7 +198,14 @@ void fill_chunk(uint64_t key, Init init, int64_t begin, int64_t n, float* out) {
     float u2 = static_cast<float>(b >> 40) * (1.0f / 16777216.0f);           // [0, 1)
     float r = std::sqrt(-2.0f * std::log(u1));
     float z[2] = {r * std::cos(kTwoPi * u2), r * std::sin(kTwoPi * u2)};
-    for (int64_t j = idx & 1; j < 2 && idx < begin + n; ++j, ++idx) out[idx - begin] = offset + 0.02f * z[j];
+    for (int64_t j = idx & 1; j < 2 && idx < begin + n; ++j, ++idx) {
+      float v = 0.02f * z[j];
+      if (profile == SynthProfile::Trained) {
+        if (init == Init::NormWeight) v = std::exp(0.5f * z[j]) - 1.0f;  // scales spread around 1
+        v = (offset + v) * trained_factor(key, init, idx / cols, idx % cols, idx) - offset;
+      }
+      out[idx - begin] = offset + v;
+    }
   }
 }
 
@@ -247,13 +277,14 @@ SynthReport write_checkpoint(const std::string& out_dir, const SynthOptions& opt
     for (const TensorSpec& s : layout) {
       const uint64_t key = splitmix64(opt.seed ^ fnv1a(s.name));
       const int64_t n = checked_numel(s.shape, s.name.c_str());
+      const int64_t cols = s.shape.size() > 1 ? n / std::max<int64_t>(1, s.shape[0]) : std::max<int64_t>(1, n);
       for (int64_t base = 0; base < n; base += kChunk * threads) {
         std::vector<std::thread> pool;
         int used = 0;
         for (int t = 0; t < threads && base + t * kChunk < n; ++t, ++used) {
           pool.emplace_back([&, t] {
             int64_t begin = base + t * kChunk, len = std::min(kChunk, n - begin);
-            fill_chunk(key, s.init, begin, len, f32[t].data());
+            fill_chunk(key, s.init, opt.profile, cols, begin, len, f32[t].data());
             convert_from_f32(f32[t].data(), bytes[t].data(), opt.dtype, static_cast<size_t>(len));
           });
         }

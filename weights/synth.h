@@ -7,7 +7,8 @@
 //   model.safetensors       every tensor the real file has (checkpoint_layout), streamed to disk
 //   generation_config.json  as the real repository's
 //   tokenizer.model         copied from `tokenizer` when given
-// Values: linear weights and embeddings N(0, 0.02), norm scales 1 + N(0, 0.02), biases N(0, 0.02).
+// Values (the gaussian profile; the trained one below reshapes them): linear weights and embeddings
+// N(0, 0.02), norm scales 1 + N(0, 0.02), biases N(0, 0.02).
 // They are a pure function of (seed, tensor name, element index), so a checkpoint is reproducible
 // whatever the thread count, and renaming or adding a tensor leaves the others unchanged.
 #pragma once
@@ -19,9 +20,17 @@
 
 namespace tl {
 
+// How weight values are drawn. Gaussian: linear weights N(0, 0.02) (what speed measurements need).
+// Trained: the statistics that make quantization of trained transformers hard, reproduced on top of
+// it (README "Quantized checkpoints" cites where each comes from): per-output-row scales lognormal
+// (σ 0.3), 0.5 % of input columns ×8 (outlier channels), 1 % of values ×4 (heavy tails); norm
+// weights lognormal around 1 (σ 0.5) with 0.2 % of them ×15.
+enum class SynthProfile { Gaussian, Trained };
+
 struct SynthOptions {
   std::string config = "full";  // "full", "tiny", or a path to a config.json
   DType dtype = DType::F16;
+  SynthProfile profile = SynthProfile::Gaussian;
   uint64_t seed = 0;
   std::string tokenizer;        // path of a tokenizer.model to copy, or empty
   bool sparse = false;          // leave all tensor data zero as a file hole (instant; for layout tests)

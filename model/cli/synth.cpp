@@ -16,6 +16,8 @@ int cmd_synth(int argc, char** argv) {
              {nullptr, "--config", "full|tiny|FILE", "model config: the real model's, a small one, or a config.json (default full)"},
              {nullptr, "--dtype", "f16|bf16|f32", "stored dtype (default f16, as the real checkpoint)"},
              {nullptr, "--seed", "N", "random seed (default 0); same seed, same file"},
+             {nullptr, "--profile", "gaussian|trained", "weight statistics: N(0, 0.02), or with a trained model's "
+                                                        "outlier channels, row scales and heavy tails (default gaussian)"},
              {nullptr, "--tokenizer", "PATH", "tokenizer.model to copy into the directory"},
              {nullptr, "--sparse", nullptr, "leave tensor data all-zero as a file hole (instant; for layout tests)"},
              {"-t", "--threads", "N", "generator threads (default: all cores)"}});
@@ -30,6 +32,9 @@ int cmd_synth(int argc, char** argv) {
   else if (dtype == "f32") opt.dtype = DType::F32;
   else fail_input("synth: --dtype: expected f16, bf16 or f32, got '%s'", dtype.c_str());
   opt.seed = static_cast<uint64_t>(args.integer("--seed", 0, 0, INT64_MAX));
+  const std::string profile = args.str("--profile", "gaussian");
+  if (profile == "trained") opt.profile = SynthProfile::Trained;
+  else if (profile != "gaussian") fail_input("synth: --profile: expected gaussian or trained, got '%s'", profile.c_str());
   opt.tokenizer = args.str("--tokenizer");
   opt.sparse = args.has("--sparse");
   opt.threads = static_cast<int>(args.integer("--threads", 0, 0, 1024));

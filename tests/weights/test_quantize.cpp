@@ -3,6 +3,9 @@
 // the thread count, and a one-line error for every inconsistent quantized checkpoint.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -184,4 +187,60 @@ TEST(Quantize, InconsistentQuantizedTensorsAreNamed) {
     write_checkpoint(dir, {}, {{scale, DType::F16, {128, 4}}});
     EXPECT_NE(load_error(dir.path()).find("unexpected tensor \"" + scale + "\""), std::string::npos) << load_error(dir.path());
   }
+}
+
+namespace {
+
+struct WeightStats {
+  int outlier_columns = 0;  // columns whose mean |w| exceeds 4× their matrix's median column mean
+  double kurtosis = 0;      // of all Linear weight values
+  int large_norm_weights = 0;  // norm scales above 5
+};
+
+WeightStats stats_of(const std::string& dir) {
+  const LoadedModel m = load_model(dir);
+  WeightStats s;
+  double n = 0, m2 = 0, m4 = 0;
+  for (const TensorSpec& spec : checkpoint_layout(m.config)) {
+    const TensorEntry* e = m.checkpoint->find(spec.name);
+    std::vector<float> v(static_cast<size_t>(e->numel()));
+    convert_to_f32(e->data, e->dtype, v.data(), v.size());
+    if (spec.init == Init::NormWeight)
+      for (float x : v) s.large_norm_weights += x > 5.0f;
+    if (!spec.quantizable) continue;
+    const int64_t rows = spec.shape[0], cols = spec.shape[1];
+    std::vector<double> col(static_cast<size_t>(cols), 0.0);
+    for (int64_t i = 0; i < rows * cols; ++i) {
+      const double x = v[i];
+      col[i % cols] += std::fabs(x) / rows;
+      n += 1, m2 += x * x, m4 += x * x * x * x;
+    }
+    std::vector<double> sorted = col;
+    std::nth_element(sorted.begin(), sorted.begin() + cols / 2, sorted.end());
+    for (double c : col) s.outlier_columns += c > 4 * sorted[cols / 2];
+  }
+  s.kurtosis = (m4 / n) / ((m2 / n) * (m2 / n));
+  return s;
+}
+
+}  // namespace
+
+// synth --profile trained carries the statistics that make quantization hard (synth.h), the gaussian
+// profile none of them.
+TEST(Quantize, SynthTrainedProfileHasOutlierColumnsHeavyTailsAndLargeNormWeights) {
+  ScratchDir dir;
+  SynthOptions opt;
+  opt.config = "tiny";
+  synth_checkpoint(dir / "g", opt);
+  opt.profile = SynthProfile::Trained;
+  synth_checkpoint(dir / "t", opt);
+  const WeightStats g = stats_of(dir / "g"), t = stats_of(dir / "t");
+  std::printf("[ profile  ] gaussian: %d outlier columns, kurtosis %.2f, %d norm weights > 5; trained: %d, %.2f, %d\n",
+              g.outlier_columns, g.kurtosis, g.large_norm_weights, t.outlier_columns, t.kurtosis, t.large_norm_weights);
+  EXPECT_EQ(g.outlier_columns, 0);
+  EXPECT_NEAR(g.kurtosis, 3.0, 0.2);
+  EXPECT_EQ(g.large_norm_weights, 0);
+  EXPECT_GE(t.outlier_columns, 5);
+  EXPECT_GT(t.kurtosis, 6.0);
+  EXPECT_GE(t.large_norm_weights, 1);
 }
