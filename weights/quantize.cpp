@@ -23,7 +23,8 @@ namespace tl {
 DType quantized_type_for(const std::string& tensor_name, DType requested) {
   const bool head = tensor_name.find("token_embeddings") != std::string::npos ||
                     tensor_name.find("lm_head") != std::string::npos;
-  return requested == DType::Q4 && head ? DType::Q8 : requested;
+  const bool image_side = tensor_name.rfind("vision_tower.", 0) == 0 || tensor_name.rfind("connector.", 0) == 0;
+  return requested == DType::Q4 && (head || image_side) ? DType::Q8 : requested;
 }
 
 namespace {
