@@ -64,6 +64,7 @@ double copy_bandwidth_gbs(const cpu::Team& team) {
 struct BenchResult {
   Device device = Device::CPU;
   std::string precision;          // "f32", "bf16", or "cuda-F16" (the weights' dtype on the GPU)
+  std::string weights;            // the text model's weights: "F16", "BF16", "F32", "q8" or "q4"
   std::vector<PhaseTimes> runs;   // the measured passes
   Trace last;                     // the last pass's outputs
   double load_ms = 0;
@@ -126,8 +127,8 @@ void print_phases(const BenchResult& r) {
                               ? strfmt("CUDA graph, %d instantiation(s)", r.last.graph_instantiations).c_str()
                               : "kernel launches, no graph");
   std::printf("\n");
-  std::printf("bandwidth      %9.1f GB/s achieved (%.1f MB of weights + %.1f MB of KV cache per token)\n",
-              r.step_bytes() * tok.median / 1e9, r.weight_bytes / 1e6, r.kv_bytes / 1e6);
+  std::printf("bandwidth      %9.1f GB/s achieved (%.1f MB of %s weights + %.1f MB of KV cache per token)\n",
+              r.step_bytes() * tok.median / 1e9, r.weight_bytes / 1e6, r.weights.c_str(), r.kv_bytes / 1e6);
   std::printf("peak RSS       %9.1f MiB (weight file %.1f MiB)%s\n", r.peak_rss / 1048576.0, r.file_bytes / 1048576.0,
               r.peak_rss_reset ? ""
                                : strfmt(" (may include the %zu MiB read buffer: the peak could not be reset)",
@@ -188,6 +189,7 @@ std::string bench_json(const BenchResult& r) {
   o.set("ttft_ms", rounded(phase(r, &PhaseTimes::ttft_ms).median));
   o.set("decode_tokens", json::Value::integer(t0.decode_tokens));
   o.set("decode_tok_s", rounded(tok_s, 3));
+  o.set("weights", json::Value::string(r.weights));
   o.set("weight_bytes_per_token", json::Value::integer(static_cast<int64_t>(r.weight_bytes)));
   o.set("copy_bandwidth_gbs", rounded(r.copy_gbs));
   o.set("kv_bytes_per_token", json::Value::integer(static_cast<int64_t>(r.kv_bytes)));
@@ -293,6 +295,8 @@ int cmd_bench(int argc, char** argv) {
   const PhaseTimes& first = r.runs.front();  // KvCache holds F32 on either device (model/openelm.h)
   r.kv_bytes = kv_read_bytes_per_token(engine.config().text, first.prompt_positions, first.decode_tokens, 4);
   r.file_bytes = engine.model().checkpoint->total_bytes();
+  const std::string& quant = engine.config().quant_format;
+  r.weights = quant.empty() ? dtype_name(engine.model().weights.text.layers.at(0).qkv.dtype) : quant;
   r.vision_layers = engine.config().vision_layers_used();
   // On the GPU, F16/BF16 weights run on tensor cores (activations rounded to the weight dtype) and F32
   // weights in F32: the "precision" is the weights' dtype.

@@ -8,6 +8,7 @@
 
 #include "model/cli/args.h"
 #include "model/cli/commands.h"
+#include "weights/layout.h"
 #include "weights/loader.h"
 
 namespace tl::cli {
@@ -26,9 +27,14 @@ std::string human(double v, const char* unit) {
   return buf;
 }
 
-int64_t params_of(const std::vector<const TensorEntry*>& v) {
+// Parameters of the tensors in v: their shapes in the layout (a quantized weight's codes hold two per
+// byte or padding; its scales are not parameters).
+int64_t params_of(const std::vector<const TensorEntry*>& v, const std::map<std::string, int64_t>& logical) {
   int64_t n = 0;
-  for (const TensorEntry* e : v) n += e->numel();
+  for (const TensorEntry* e : v) {
+    const auto it = logical.find(e->name);
+    n += it != logical.end() ? it->second : 0;
+  }
   return n;
 }
 
@@ -87,13 +93,18 @@ int cmd_info(int argc, char** argv) {
     data_bytes += e->nbytes;
   }
   const auto& all = m.checkpoint->tensors();
-  int64_t params = params_of(all), unused_params = params_of(m.unused);
+  std::map<std::string, int64_t> logical;
+  for (const TensorSpec& spec : checkpoint_layout(c)) logical[spec.name] = checked_numel(spec.shape, spec.name.c_str());
+  int64_t params = params_of(all, logical), unused_params = params_of(m.unused, logical);
   std::printf("tensors      %zu (%zu used, %zu unused)\n", all.size(), m.used.size(), m.unused.size());
   std::printf("parameters   %lld (%s; %lld used, %lld unused)\n", static_cast<long long>(params), human(params, "").c_str(),
               static_cast<long long>(params - unused_params), static_cast<long long>(unused_params));
   std::printf("dtypes      ");
   for (const auto& d : dtypes) std::printf(" %s: %d", d.first.c_str(), d.second);
   std::printf("\n");
+  if (!c.quant_format.empty())
+    std::printf("quantized    %s (groups of 32, F16 scales): %d Linear weights Q8 (I8 codes), %d Q4 (U8 codes)\n",
+                c.quant_format.c_str(), dtypes.count("I8") ? dtypes["I8"] : 0, dtypes.count("U8") ? dtypes["U8"] : 0);
   std::printf("bytes        %llu tensor data (%s), %llu on disk, %llu read by the forward pass\n",
               static_cast<unsigned long long>(data_bytes), human(static_cast<double>(data_bytes), "B").c_str(),
               static_cast<unsigned long long>(m.checkpoint->total_bytes()),

@@ -189,8 +189,10 @@ TEST(Cli, QuantizeThenRunAndBench) {
   RunResult r = run_tinyllava("run -m '" + q + "' -i '" + kTiny + "/image.png' -p 'What are these?' -n 4 -t 2", dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_FALSE(r.out.empty());
-  RunResult b = run_tinyllava("bench -m '" + q + "' -n 4 -t 2 --read-buffer 16", dir.path());
-  EXPECT_EQ(b.exit_code, 0) << b.err;
+  RunResult b = run_tinyllava("bench -m '" + q + "' -n 4 -t 2 --read-buffer 16 --json", dir.path());
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  const std::string last = b.out.substr(b.out.rfind('\n', b.out.size() - 2) + 1);
+  EXPECT_EQ(tl::json::parse(last, "bench --json").find("weights")->as_string(), "q4");
   expect_bad_input(run_tinyllava("quantize -m '" + kTiny + "' -o '" + dir.path() + "/x' --type q3", dir.path()),
                    "--type: expected q8 or q4, got 'q3'");
   expect_bad_input(run_tinyllava("quantize -m '" + q + "' -o '" + dir.path() + "/y' --type q8", dir.path()),
