@@ -31,35 +31,69 @@ bool lane_in_b(DType wt, int l) { return wt == DType::Q8 ? l >= 8 : (l / 4) % 2 
 
 }  // namespace
 
-VnniActivations::VnniActivations(const float* x, int64_t K, DType wt) : K_(K), wt_(wt) {
+#define TL_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")))
+
+namespace {
+
+// One group of 32 activations (zero past n) quantized as quantize_activations does, bit for bit: the
+// same F32 divisions, and vcvtps2dq rounds to nearest even as nearbyint does in the default mode.
+// Returns the codes as 32 int32 lanes in two vectors, and dx.
+TL_VNNI_TARGET inline float quantize_group(const float* x, int64_t n, __m512i* lo, __m512i* hi) {
+  const __mmask16 m0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
+  const __mmask16 m1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : static_cast<__mmask16>((1u << (n - 16)) - 1);
+  const __m512 a = _mm512_maskz_loadu_ps(m0, x), b = _mm512_maskz_loadu_ps(m1, x + 16);
+  const float m = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+  const float inv = m != 0.0f ? 127.0f / m : 0.0f;
+  *lo = _mm512_cvtps_epi32(_mm512_mul_ps(a, _mm512_set1_ps(inv)));
+  *hi = _mm512_cvtps_epi32(_mm512_mul_ps(b, _mm512_set1_ps(inv)));
+  return m / 127.0f;
+}
+
+// The chunk layouts of gemv_vnni.h from the activation row (scalar code would cost as much as a small
+// matrix's GEMV: ~5 µs per 1536 values).
+TL_VNNI_TARGET void prepare(const float* x, int64_t K, DType wt, int8_t* xq, uint64_t* neg, float* dxv, float* cv) {
   const int64_t groups = quant_groups(K), chunks = (groups + 1) / 2;
-  std::vector<int8_t> q(static_cast<size_t>(chunks * kChunk), 0);
-  std::vector<float> dx(static_cast<size_t>(2 * chunks), 0.0f);
-  quantize_activations(x, K, q.data(), dx.data());
-  xq_.assign(q.size(), 0);
-  neg_.assign(static_cast<size_t>(chunks), 0);
-  dxv_.assign(static_cast<size_t>(chunks * 16), 0.0f);
-  cv_.assign(static_cast<size_t>(chunks * 16), 0.0f);
+  const __m512i q4_order = _mm512_set_epi64(7, 6, 3, 2, 5, 4, 1, 0);  // 16-byte pieces A0 A1 B0 B1 -> A0 B0 A1 B1
   for (int64_t c = 0; c < chunks; ++c) {
-    const int8_t* src = q.data() + c * kChunk;
-    int8_t* dst = xq_.data() + c * kChunk;
+    __m512i v[4];
+    float dx[2] = {0.0f, 0.0f};
     int sum[2] = {0, 0};
-    for (int i = 0; i < kChunk; ++i) {
-      sum[i / kQuantGroup] += src[i];
-      if (wt == DType::Q8) {
-        dst[i] = static_cast<int8_t>(std::abs(src[i]));  // read as unsigned: |xq| <= 127
-        if (src[i] < 0) neg_[c] |= uint64_t{1} << i;
-      } else {  // [A 0-15 | B 0-15 | A 16-31 | B 16-31]
-        const int g = i / kQuantGroup, j = i % kQuantGroup;
-        dst[(j / 16) * 32 + g * 16 + j % 16] = src[i];
+    for (int g = 0; g < 2; ++g) {
+      const int64_t k0 = (2 * c + g) * kQuantGroup;
+      if (k0 >= K) {
+        v[2 * g] = v[2 * g + 1] = _mm512_setzero_si512();
+        continue;
       }
+      dx[g] = quantize_group(x + k0, std::min(kQuantGroup, K - k0), &v[2 * g], &v[2 * g + 1]);
+      sum[g] = _mm512_reduce_add_epi32(_mm512_add_epi32(v[2 * g], v[2 * g + 1]));
+    }
+    // 64 codes in input order: A 0-31, B 0-31 (vpmovdb: the values already lie in [-127, 127]).
+    const __m512i bytes = _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(v[0])), _mm512_cvtepi32_epi8(v[1]), 1)),
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(v[2])), _mm512_cvtepi32_epi8(v[3]), 1), 1);
+    if (wt == DType::Q8) {
+      neg[c] = _mm512_movepi8_mask(bytes);
+      _mm512_storeu_si512(xq + c * kChunk, _mm512_abs_epi8(bytes));
+    } else {
+      _mm512_storeu_si512(xq + c * kChunk, _mm512_permutexvar_epi64(q4_order, bytes));
     }
     for (int l = 0; l < 16; ++l) {
       const int g = lane_in_b(wt, l) ? 1 : 0;
-      dxv_[c * 16 + l] = dx[2 * c + g];
-      cv_[c * 16 + l] = wt == DType::Q4 ? -dx[2 * c + g] * static_cast<float>(sum[g]) : 0.0f;
+      dxv[c * 16 + l] = dx[g];
+      cv[c * 16 + l] = wt == DType::Q4 ? -dx[g] * static_cast<float>(sum[g]) : 0.0f;
     }
   }
+}
+
+}  // namespace
+
+VnniActivations::VnniActivations(const float* x, int64_t K, DType wt) : K_(K), wt_(wt) {
+  const int64_t chunks = (quant_groups(K) + 1) / 2;
+  xq_.resize(static_cast<size_t>(chunks * kChunk));
+  neg_.assign(static_cast<size_t>(chunks), 0);
+  dxv_.resize(static_cast<size_t>(chunks * 16));
+  cv_.resize(static_cast<size_t>(chunks * 16));
+  prepare(x, K, wt, xq_.data(), neg_.data(), dxv_.data(), cv_.data());
 }
 
 namespace {
@@ -92,8 +126,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) inline __m512i c
     return _mm512_dpbusd_epi32(_mm512_setzero_si512(), nibbles, x);
   }
 }
-
-#define TL_VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")))
 
 // acc += (the chunk's dot products · dx (+ Q4's offset term)) · the weight scales.
 template <DType WT>
