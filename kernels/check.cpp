@@ -85,7 +85,12 @@ void check_rope(const Tensor& x, int64_t pos0, const ops::RopeTable& table) {
 }
 
 void check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out) {
-  for (const Tensor* t : {&q, &k, &v, &out}) check_f32_on("attention", *t, out.device);
+  // K and V may be an F16 cache on the CPU (the bf16 path's); q and out are F32.
+  const bool f16_cache = out.device == Device::CPU && k.dtype == DType::F16 && v.dtype == DType::F16 &&
+                         k.device == Device::CPU && v.device == Device::CPU && (k.data || !k.numel()) &&
+                         (v.data || !v.numel());
+  for (const Tensor* t : {&q, &k, &v, &out})
+    if (!f16_cache || t == &q || t == &out) check_f32_on("attention", *t, out.device);
   if (q.ndim != 3 || k.ndim != 3 || v.shape_vec() != k.shape_vec() || out.shape_vec() != q.shape_vec() ||
       q.shape[2] != k.shape[2] || k.shape[1] == 0 || q.shape[1] % k.shape[1] != 0)
     bad("attention", "q " + shape_str(q) + ", k " + shape_str(k) + ", v " + shape_str(v) + ", out " + shape_str(out));
@@ -115,8 +120,13 @@ void check_embed(const Tensor& table, const int* ids, int64_t n, const Tensor& o
 }
 
 void check_copy(const Tensor& src, const Tensor& dst) {
-  check_f32_on("copy", src, dst.device);
-  check_f32_on("copy", dst, dst.device);
+  const bool to_f16 = dst.dtype == DType::F16 && dst.device == Device::CPU && src.device == Device::CPU &&
+                      (src.dtype == DType::F32 || src.dtype == DType::F16) && (src.data || !src.numel()) &&
+                      (dst.data || !dst.numel());
+  if (!to_f16) {
+    check_f32_on("copy", src, dst.device);
+    check_f32_on("copy", dst, dst.device);
+  }
   if (src.numel() != dst.numel()) bad("copy", shape_str(src) + " -> " + shape_str(dst));
 }
 

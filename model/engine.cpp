@@ -93,6 +93,10 @@ Engine::Engine(const std::string& dir, const EngineOptions& options)
   text_ = std::make_unique<OpenElm>(model_.weights.text, model_.config.text, /*mapped_source=*/true);
 }
 
+DType Engine::kv_dtype() const {
+  return device() == Device::CPU && kernels_.precision() == ops::Precision::BF16 ? DType::F16 : DType::F32;
+}
+
 ImagePtr Engine::encode_image(const Tensor& pixels, bool keep_features, bool reuse) {
   const VisionConfig& v = config().vision;
   if (pixels.dtype != DType::F32 || pixels.device != Device::CPU || !pixels.has_shape({v.num_channels, v.image_size, v.image_size}))

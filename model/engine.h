@@ -60,6 +60,9 @@ class Engine {
   const ops::Context& kernels() const { return kernels_; }
   Device device() const { return options_.device; }
   int64_t context_length() const { return context_; }
+  // The KV cache's element type: F16 on the CPU's bf16 path (half the bytes decode attention reads),
+  // F32 on the exact path and on the GPU.
+  DType kv_dtype() const;
   OpenElm& text() { return *text_; }
 
  private:

@@ -16,16 +16,16 @@ constexpr float kNormEps = 1e-6f;  // OpenELMRMSNorm default, used by every norm
 
 }  // namespace
 
-KvCache::KvCache(const TextConfig& c, int64_t cap, Device device) : capacity(cap) {
+KvCache::KvCache(const TextConfig& c, int64_t cap, Device device, DType dt) : capacity(cap), dtype(dt) {
   for (const TextLayerConfig& l : c.layers) {
-    k.push_back(OwnedTensor::empty(DType::F32, {cap, l.num_kv_heads, c.head_dim}, device));
-    v.push_back(OwnedTensor::empty(DType::F32, {cap, l.num_kv_heads, c.head_dim}, device));
+    k.push_back(OwnedTensor::empty(dt, {cap, l.num_kv_heads, c.head_dim}, device));
+    v.push_back(OwnedTensor::empty(dt, {cap, l.num_kv_heads, c.head_dim}, device));
   }
 }
 
 void KvCache::reserve(const TextConfig& c, int64_t positions, Device device) {
   if (positions <= capacity) return;
-  KvCache grown(c, positions, device);
+  KvCache grown(c, positions, device, dtype);
   for (size_t l = 0; l < k.size() && length > 0; ++l) {
     Tensor k_dst = grown.k[l].tensor.rows(0, length), v_dst = grown.v[l].tensor.rows(0, length);
     ops::copy(k[l].tensor.rows(0, length), k_dst);
@@ -39,9 +39,10 @@ KvCache KvCache::clone() const {
   KvCache c;
   c.capacity = capacity;
   c.length = length;
+  c.dtype = dtype;
   for (size_t l = 0; l < k.size(); ++l) {
-    c.k.push_back(OwnedTensor::empty(DType::F32, k[l].tensor.shape_vec(), k[l].tensor.device));
-    c.v.push_back(OwnedTensor::empty(DType::F32, v[l].tensor.shape_vec(), v[l].tensor.device));
+    c.k.push_back(OwnedTensor::empty(dtype, k[l].tensor.shape_vec(), k[l].tensor.device));
+    c.v.push_back(OwnedTensor::empty(dtype, v[l].tensor.shape_vec(), v[l].tensor.device));
     if (length == 0) continue;
     Tensor k_dst = c.k[l].tensor.rows(0, length), v_dst = c.v[l].tensor.rows(0, length);
     ops::copy(k[l].tensor.rows(0, length), k_dst);
@@ -133,8 +134,9 @@ void OpenElm::reserve_activations(int64_t T, Device device) {
     max_ffn = std::max<int64_t>(max_ffn, c_.layers[l].ffn_dim);
   }
   const int64_t proj1_cols = c_.ffn_with_glu ? 2 * max_ffn : max_ffn;
-  const size_t need = static_cast<size_t>(T * (2 * D + max_qkv + 2 * max_q + proj1_cols + max_ffn)) * sizeof(float) +
-                      16 * kAlignment;
+  // + K and V rows before an F16 cache takes them (at most max_qkv values a row together with q).
+  const size_t need = static_cast<size_t>(T * (2 * D + 2 * max_qkv + 2 * max_q + proj1_cols + max_ffn)) * sizeof(float) +
+                      18 * kAlignment;
   if (arena_.capacity() < need || arena_.device() != device) arena_ = Arena(need, device);
   arena_.reset();
 }
@@ -149,11 +151,13 @@ void OpenElm::attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor&
   Tensor q = arena_.alloc(DType::F32, {T, Hq, Dh});                // (T, H, Dh)
   Tensor att = arena_.alloc(DType::F32, {T, Hq, Dh});              // (T, H, Dh)
 
-  // Fused QKV projection, split into heads; K and V go straight into the cache.
+  // Fused QKV projection, split into heads; K and V go straight into an F32 cache, or through the
+  // arena into an F16 one (rounded once, after the norm and the rotation).
   ops::rmsnorm(ctx, h, L.attn_norm, kNormEps, a);
   ops::matmul(ctx, a, L.qkv, nullptr, qkv);
-  Tensor k_new = cache.k[l].tensor.rows(pos0, S);  // (T, Hkv, Dh)
-  Tensor v_new = cache.v[l].tensor.rows(pos0, S);
+  const bool f16_cache = cache.dtype == DType::F16;
+  Tensor k_new = f16_cache ? arena_.alloc(DType::F32, {T, Hkv, Dh}) : cache.k[l].tensor.rows(pos0, S);  // (T, Hkv, Dh)
+  Tensor v_new = f16_cache ? arena_.alloc(DType::F32, {T, Hkv, Dh}) : cache.v[l].tensor.rows(pos0, S);
   Tensor q2 = q.reshape({T, Hq * Dh}), k2 = k_new.reshape({T, Hkv * Dh}), v2 = v_new.reshape({T, Hkv * Dh});
   ops::copy_columns(qkv, 0, q2);
   ops::copy_columns(qkv, Hq * Dh, k2);
@@ -165,6 +169,11 @@ void OpenElm::attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor&
   }
   ops::rope(ctx, q, pos0, rope_);
   ops::rope(ctx, k_new, pos0, rope_);
+  if (f16_cache) {
+    Tensor k_dst = cache.k[l].tensor.rows(pos0, S), v_dst = cache.v[l].tensor.rows(pos0, S);
+    ops::copy(k_new, k_dst);
+    ops::copy(v_new, v_dst);
+  }
   Tensor k_all = cache.k[l].tensor.rows(0, S), v_all = cache.v[l].tensor.rows(0, S);
   ops::attention(ctx, q, k_all, v_all, att, 1.0f / std::sqrt(static_cast<float>(Dh)), pos0);
   ops::matmul(ctx, att.reshape({T, Hq * Dh}), L.out_proj, nullptr, a);

@@ -24,11 +24,14 @@ namespace tl {
 struct KvCache {
   int64_t capacity = 0;  // positions it can hold
   int64_t length = 0;    // positions filled (a session truncates by lowering it)
+  // F32, or F16 for the CPU's bf16 path (Engine::kv_dtype: half the bytes decode attention reads; the
+  // values rounded to nearest even, 2^-11 relative, inside that path's bf16 error budget).
+  DType dtype = DType::F32;
   std::vector<OwnedTensor> k, v;  // per layer: (capacity, Hkv_l, Dh), keys already normalized and rotated,
                                   // on the device the model runs on
 
   KvCache() = default;
-  KvCache(const TextConfig& config, int64_t capacity, Device device = Device::CPU);
+  KvCache(const TextConfig& config, int64_t capacity, Device device = Device::CPU, DType dtype = DType::F32);
   // Grows to at least `positions` (keeping the filled ones); never shrinks.
   void reserve(const TextConfig& config, int64_t positions, Device device);
   KvCache clone() const;  // a deep copy of the filled positions

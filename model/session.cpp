@@ -68,6 +68,7 @@ Prompt make_prompt(const Engine& engine, const std::string& text, std::vector<Im
 
 Session::Session(Engine& engine, std::string system) : engine_(&engine), system_(std::move(system)) {
   logits_ = OwnedTensor::empty(DType::F32, {engine.config().text.vocab_size}, engine.device());
+  cache_.dtype = engine.kv_dtype();
 }
 
 Session::Session(const Session& o)

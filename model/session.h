@@ -95,6 +95,7 @@ class Session {
   int64_t prefilled_positions() const { return prefilled_; }  // computed by prefill, all calls together
   double last_prefill_s() const { return prefill_s_; }
   size_t kv_cache_bytes() const { return cache_.bytes(); }
+  DType kv_cache_dtype() const { return cache_.dtype; }      // Engine::kv_dtype()
 
  private:
   Session(const Session& other);  // fork()

@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/threads.h"
+#include "tensor/buffer.h"
 
 namespace tl::cpu {
 
@@ -82,8 +83,44 @@ std::vector<AttentionRung> attention_ladder(const Team& team) {
 }
 
 
+namespace {
+
+// Decode on an F16 cache: query heads split over the threads as run_query_heads does.
+void run_query_heads_f16kv(const Team& team, const IsaKernels& isa, const Tensor& q, const Tensor& k, const Tensor& v,
+                           Tensor& out, float scale, int64_t causal_offset) {
+  const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
+  const int64_t group = H / Hkv;
+  parallel_for(team, H, [&](int64_t h0, int64_t h1) {
+    for (int64_t h = h0; h < h1;) {
+      const int64_t g = h / group, end = std::min(h1, (g + 1) * group);
+      isa.attention_f16kv(q.ptr<float>() + h * Dh, T, H * Dh, end - h, Dh, k.ptr<uint16_t>() + g * Dh,
+                          v.ptr<uint16_t>() + g * Dh, Hkv * Dh, S, Dh, scale, causal_offset, out.ptr<float>() + h * Dh,
+                          H * Dh, Dh);
+      h = end;
+    }
+  });
+}
+
+// An F16 cache as F32 (prefill: converted once per call, then the F32 kernels; a small cost next to
+// the GEMMs).
+OwnedTensor widened(const Exec& e, const Tensor& t) {
+  OwnedTensor f = OwnedTensor::empty(DType::F32, t.shape_vec());
+  const int64_t n = t.numel();
+  parallel_for(e.team, n, [&](int64_t b, int64_t end) {
+    e.isa->to_f32(t.ptr<uint16_t>() + b, DType::F16, f.tensor.ptr<float>() + b, end - b);
+  }, 1 << 16);
+  return f;
+}
+
+}  // namespace
+
 void attention(const Exec& e, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
                int64_t causal_offset) {
+  if (k.dtype == DType::F16) {
+    if (q.shape[0] < 4) return run_query_heads_f16kv(e.team, *e.isa, q, k, v, out, scale, causal_offset);
+    const OwnedTensor kf = widened(e, k), vf = widened(e, v);
+    return attention(e, q, kf.tensor, vf.tensor, out, scale, causal_offset);
+  }
   if (q.shape[0] < 4) return run_query_heads(e.team, e.isa->attention, q, k, v, out, scale, causal_offset);
   Kernel kernel = e.bf16 ? bf16_kernel(*e.isa) : nullptr;
   run_heads(e.team, kernel ? kernel : e.isa->attention, q, k, v, out, scale, causal_offset);

@@ -48,6 +48,11 @@ struct IsaKernels {
   // the table has none (only AVX-512 builds whose compiler targets AVX512_BF16; call it only when the
   // CPU has AVX512_BF16).
   decltype(attention) attention_bf16;
+  // attention for T < 4 (decode) reading an F16 cache (k, v as binary16; strides in elements), the
+  // values widened exactly: the bf16 path's KV cache (model/openelm.h).
+  void (*attention_f16kv)(const float* q, int64_t T, int64_t q_row, int64_t nh, int64_t q_head, const uint16_t* k,
+                          const uint16_t* v, int64_t kv_stride, int64_t S, int64_t Dh, float scale,
+                          int64_t causal_offset, float* out, int64_t out_row, int64_t out_head);
   void (*gelu_tanh)(float* x, int64_t n);                              // in place
   void (*gelu_erf)(float* x, int64_t n);                               // in place
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);

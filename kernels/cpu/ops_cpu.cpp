@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/rows.h"
@@ -149,7 +150,11 @@ void embed(const Exec& e, const Tensor& table, const int* ids, int64_t n, Tensor
 }
 
 void copy(const Tensor& src, Tensor& dst) {
-  std::copy_n(src.ptr<const float>(), src.numel(), dst.ptr<float>());
+  if (src.dtype == dst.dtype) {
+    std::memcpy(dst.data, src.data, src.nbytes());
+    return;
+  }
+  convert_from_f32(src.ptr<const float>(), dst.data, dst.dtype, static_cast<size_t>(src.numel()));  // F32 -> F16
 }
 
 void copy_columns(const Tensor& src, int64_t col0, Tensor& dst) {

@@ -8,6 +8,7 @@
 
 #include "kernels/check.h"
 #include "kernels/rows.h"
+#include "tensor/buffer.h"
 #include "tensor/quant.h"
 
 namespace tl::ref {
@@ -121,6 +122,12 @@ void rope(Tensor& x, int64_t pos0, const ops::RopeTable& table) {
 
 void attention(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale, int64_t causal_offset) {
   check_attention(q, k, v, out);
+  if (k.dtype == DType::F16) {  // an F16 cache: its exact values
+    OwnedTensor kf = OwnedTensor::empty(DType::F32, k.shape_vec()), vf = OwnedTensor::empty(DType::F32, v.shape_vec());
+    convert_to_f32(k.data, DType::F16, kf.tensor.ptr<float>(), static_cast<size_t>(k.numel()));
+    convert_to_f32(v.data, DType::F16, vf.tensor.ptr<float>(), static_cast<size_t>(v.numel()));
+    return attention(q, kf.tensor, vf.tensor, out, scale, causal_offset);
+  }
   const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
   const int64_t group = H / Hkv;
   std::vector<double> p(static_cast<size_t>(S));

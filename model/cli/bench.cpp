@@ -292,8 +292,9 @@ int cmd_bench(int argc, char** argv) {
   }
   r.copy_gbs = copy_bandwidth_gbs(engine.kernels().cpu().team);
   r.weight_bytes = text_weight_bytes(engine.model());
-  const PhaseTimes& first = r.runs.front();  // KvCache holds F32 on either device (model/openelm.h)
-  r.kv_bytes = kv_read_bytes_per_token(engine.config().text, first.prompt_positions, first.decode_tokens, 4);
+  const PhaseTimes& first = r.runs.front();
+  r.kv_bytes = kv_read_bytes_per_token(engine.config().text, first.prompt_positions, first.decode_tokens,
+                                       static_cast<int64_t>(dtype_size(engine.kv_dtype())));
   r.file_bytes = engine.model().checkpoint->total_bytes();
   const std::string& quant = engine.config().quant_format;
   r.weights = quant.empty() ? dtype_name(engine.model().weights.text.layers.at(0).qkv.dtype) : quant;

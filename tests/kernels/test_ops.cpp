@@ -512,3 +512,44 @@ TEST(Kernels, ContextRefusesAbsurdThreadCounts) {
   o.threads = 3;
   EXPECT_EQ(ops::Context{o}.threads(), 3);
 }
+
+// An F16 KV cache (the bf16 path's): every table's decode kernel and ops::attention at decode and
+// prefill sizes read its exact values — against the reference on the same F16 tensors, to F32
+// summation error; ops::copy rounds F32 into it to nearest even.
+TEST(Kernels, AttentionOnAnF16CacheMatchesReference) {
+  auto f16_of = [](const OwnedTensor& f) {
+    OwnedTensor h = OwnedTensor::empty(DType::F16, f.tensor.shape_vec());
+    Tensor dst = h.tensor;
+    ops::copy(f.tensor, dst);
+    return h;
+  };
+  std::vector<AttentionShape> shapes = {{1, 930, 24, 6, 64, 929}, {1, 37, 4, 1, 64, 36}, {2, 70, 4, 2, 72, 68},
+                                        {3, 50, 6, 2, 32, 47},   {1, 33, 4, 2, 128, 32}, {7, 40, 6, 3, 64, 33},
+                                        {1, 20, 4, 2, 24, ops::kNonCausal}};
+  for (const AttentionShape& s : shapes) {
+    OwnedTensor q = random_f32({s.T, s.H, s.Dh}), kf = random_f32({s.S, s.Hkv, s.Dh}), vf = random_f32({s.S, s.Hkv, s.Dh});
+    const OwnedTensor k = f16_of(kf), v = f16_of(vf);
+    for (int64_t i = 0; i < kf.tensor.numel(); ++i)  // the copy rounded to nearest even
+      ASSERT_EQ(k.tensor.ptr<uint16_t>()[i], f32_to_f16(kf.tensor.ptr<float>()[i]));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(s.Dh));
+    OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+    ref::attention(q.tensor, k.tensor, v.tensor, want.tensor, scale, s.offset);
+    const int64_t group = s.H / s.Hkv;
+    if (s.T < 4)
+      for (const cpu::IsaKernels* isa : isa_tables()) {
+        OwnedTensor got = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+        for (int64_t g = 0; g < s.Hkv; ++g)
+          isa->attention_f16kv(q.tensor.ptr<float>() + g * group * s.Dh, s.T, s.H * s.Dh, group, s.Dh,
+                               k.tensor.ptr<uint16_t>() + g * s.Dh, v.tensor.ptr<uint16_t>() + g * s.Dh, s.Hkv * s.Dh,
+                               s.S, s.Dh, scale, s.offset, got.tensor.ptr<float>() + g * group * s.Dh, s.H * s.Dh, s.Dh);
+        EXPECT_LE(max_rel(got.tensor, want.tensor), 3e-6) << isa->name << " T=" << s.T << " S=" << s.S << " Dh=" << s.Dh;
+      }
+    for (int threads : {1, 2, 3}) {
+      ops::Options o;
+      o.threads = threads;
+      OwnedTensor got = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+      ops::attention(ops::Context(o), q.tensor, k.tensor, v.tensor, got.tensor, scale, s.offset);
+      EXPECT_LE(max_rel(got.tensor, want.tensor), 3e-6) << "ops T=" << s.T << " S=" << s.S << " threads=" << threads;
+    }
+  }
+}

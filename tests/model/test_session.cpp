@@ -89,9 +89,12 @@ TEST(Session, CachedPrefixGivesTheLogitsOfAFullPrefill) {
   EXPECT_LE(max_rel_error(c.data(), b.data(), c.size()), 1e-5);
 }
 
-TEST(Session, UndoForkAndClear) {
-  Engine engine(kModels + "tiny");
+namespace {
+
+void undo_fork_and_clear(const EngineOptions& options) {
+  Engine engine(kModels + "tiny", options);
   Session s(engine);
+  EXPECT_EQ(s.kv_cache_dtype(), engine.kv_dtype());
   const Generation a1 = s.ask("Hello there", nullptr, greedy(5));
   Session f = s.fork();
   const Generation a2 = s.ask("Tell me more", nullptr, greedy(5));
@@ -109,6 +112,18 @@ TEST(Session, UndoForkAndClear) {
   s.clear();
   EXPECT_EQ(s.length(), 0);
   EXPECT_EQ(s.ask("Hello there", nullptr, greedy(5)).tokens, a1.tokens);
+}
+
+}  // namespace
+
+// At both precisions: the bf16 path's KV cache is F16 (forked, grown and truncated like the F32 one).
+TEST(Session, UndoForkAndClear) {
+  for (ops::Precision p : {ops::Precision::F32, ops::Precision::BF16}) {
+    SCOPED_TRACE(ops::precision_name(p));
+    EngineOptions o;
+    o.kernels.precision = p;
+    undo_fork_and_clear(o);
+  }
 }
 
 TEST(Session, ImageRowsGivenDirectlyEqualEncodingThePixels) {
