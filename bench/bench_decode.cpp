@@ -12,11 +12,13 @@
 //   Gemv/<shape>/<pages>   ops::matmul at T = 1 (the GEMV of gemv.inc, threaded by gemm.cpp) on F16
 //                          or BF16 weights in 2 MiB (huge) or 4 KiB pages, rotating over copies so
 //                          every run reads from memory, not the 32 MiB L3
+//   GemvQuant/N/K/dt/vnni  the same on Q8 (dt 5) or Q4 (dt 6) weights: the exact F32 GEMV (quant.inc)
+//                          or the int8-activation one (vnni 1: gemv_vnni.h); GB/s of codes and scales
 //   DecodeMatrices/<pages> every matrix one token reads (20 layers' QKV, out, FFN in and out, and the
 //                          32000 × 1536 output head: 914 MB in F16), in model order, as decode runs them;
 //                          tok/s is the ceiling these GEMVs leave a decode step
-//   AttentionDecode/Hkv:H  ops::attention for one query row over 930 cached keys (Dh 64, 4 query heads
-//                          per KV head), K/V rotating over copies; GB/s of K and V
+//   AttentionDecode/Hkv:H/f16:F  ops::attention for one query row over 930 cached keys (Dh 64, 4 query heads
+//                          per KV head), F32 or F16 cache, K/V rotating over copies; GB/s of K and V
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -193,19 +195,23 @@ void BM_DecodeMatrices(benchmark::State& state) {
   state.counters["tok/s"] = state.counters["GB/s"] * 1e9 / static_cast<double>(total);
 }
 
-// Args: Hkv.
+// Args: Hkv, cache dtype (0 F32: the exact path's; 1 F16: the bf16 path's).
 void BM_AttentionDecode(benchmark::State& state) {
   const int64_t Hkv = state.range(0), H = 4 * Hkv, Dh = 64, S = 930;
-  const size_t kv_bytes = static_cast<size_t>(2 * S * Hkv * Dh) * 4;
+  const DType dt = state.range(1) ? DType::F16 : DType::F32;
+  const size_t kv_bytes = static_cast<size_t>(2 * S * Hkv * Dh) * dtype_size(dt);
   const int copies = static_cast<int>(std::max<size_t>(2, (size_t{128} << 20) / kv_bytes));
   std::vector<OwnedTensor> k, v;
   std::mt19937 rng(5);
   std::normal_distribution<float> nd(0.0f, 1.0f);
+  OwnedTensor f = OwnedTensor::empty(DType::F32, {S, Hkv, Dh});
   for (int c = 0; c < copies; ++c) {
-    k.push_back(OwnedTensor::empty(DType::F32, {S, Hkv, Dh}));
-    v.push_back(OwnedTensor::empty(DType::F32, {S, Hkv, Dh}));
-    for (OwnedTensor* t : {&k.back(), &v.back()})
-      for (int64_t i = 0; i < t->tensor.numel(); ++i) t->tensor.ptr<float>()[i] = nd(rng);
+    k.push_back(OwnedTensor::empty(dt, {S, Hkv, Dh}));
+    v.push_back(OwnedTensor::empty(dt, {S, Hkv, Dh}));
+    for (OwnedTensor* t : {&k.back(), &v.back()}) {
+      for (int64_t i = 0; i < f.tensor.numel(); ++i) f.tensor.ptr<float>()[i] = nd(rng);
+      ops::copy(f.tensor, t->tensor);
+    }
   }
   OwnedTensor q = activations(H * Dh), out = OwnedTensor::empty(DType::F32, {1, H, Dh});
   const Tensor q3 = q.tensor.reshape({1, H, Dh});
@@ -232,7 +238,7 @@ BENCHMARK(BM_Gemv)->ArgNames({"N", "K", "dt", "huge"})
     ->Args({2304, 1536, 1, 1})->Args({1536, 1536, 1, 1})->Args({12288, 1536, 1, 1})->Args({1536, 6144, 1, 1})
     ->UseRealTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_DecodeMatrices)->ArgNames({"huge"})->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_AttentionDecode)->ArgNames({"Hkv"})->Arg(3)->Arg(4)->Arg(5)->Arg(6)->UseRealTime()
+BENCHMARK(BM_AttentionDecode)->ArgNames({"Hkv", "f16"})->ArgsProduct({{3, 4, 5, 6}, {0, 1}})->UseRealTime()
     ->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();
