@@ -210,7 +210,8 @@ void BM_AttentionDecode(benchmark::State& state) {
     v.push_back(OwnedTensor::empty(dt, {S, Hkv, Dh}));
     for (OwnedTensor* t : {&k.back(), &v.back()}) {
       for (int64_t i = 0; i < f.tensor.numel(); ++i) f.tensor.ptr<float>()[i] = nd(rng);
-      ops::copy(f.tensor, t->tensor);
+      if (dt == DType::F16) ops::convert(kCpu, f.tensor, t->tensor);
+      else ops::copy(f.tensor, t->tensor);
     }
   }
   OwnedTensor q = activations(H * Dh), out = OwnedTensor::empty(DType::F32, {1, H, Dh});

@@ -120,14 +120,20 @@ void check_embed(const Tensor& table, const int* ids, int64_t n, const Tensor& o
 }
 
 void check_copy(const Tensor& src, const Tensor& dst) {
-  const bool to_f16 = dst.dtype == DType::F16 && dst.device == Device::CPU && src.device == Device::CPU &&
-                      (src.dtype == DType::F32 || src.dtype == DType::F16) && (src.data || !src.numel()) &&
-                      (dst.data || !dst.numel());
-  if (!to_f16) {
+  const bool f16 = src.dtype == DType::F16 && dst.dtype == DType::F16 && src.device == Device::CPU &&
+                   dst.device == Device::CPU && (src.data || !src.numel()) && (dst.data || !dst.numel());
+  if (!f16) {
     check_f32_on("copy", src, dst.device);
     check_f32_on("copy", dst, dst.device);
   }
   if (src.numel() != dst.numel()) bad("copy", shape_str(src) + " -> " + shape_str(dst));
+}
+
+void check_convert(const Tensor& src, const Tensor& dst) {
+  check_f32_on("convert", src, Device::CPU);
+  if (dst.dtype != DType::F16 || dst.device != Device::CPU || (!dst.data && dst.numel()) || src.numel() != dst.numel())
+    bad("convert", std::string("F32 ") + shape_str(src) + " -> expected a CPU F16 tensor of as many elements, got " +
+                       device_name(dst.device) + " " + dtype_name(dst.dtype) + " " + shape_str(dst));
 }
 
 void check_copy_columns(const Tensor& src, int64_t col0, const Tensor& dst) {

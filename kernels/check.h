@@ -17,6 +17,7 @@ void check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Te
 void check_patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, const Tensor& out);
 void check_embed(const Tensor& table, const int* ids, int64_t n, const Tensor& out);
 void check_copy(const Tensor& src, const Tensor& dst);
+void check_convert(const Tensor& src, const Tensor& dst);
 void check_copy_columns(const Tensor& src, int64_t col0, const Tensor& dst);
 
 }  // namespace tl

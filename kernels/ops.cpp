@@ -137,6 +137,11 @@ void copy(const Tensor& src, Tensor& dst) {
   cpu::copy(src, dst);
 }
 
+void convert(const Context& c, const Tensor& src, Tensor& dst) {
+  check_convert(src, dst);
+  cpu::convert(c.cpu(), src, dst);
+}
+
 void copy_columns(const Tensor& src, int64_t col0, Tensor& dst) {
   check_copy_columns(src, col0, dst);
   if (on_gpu(dst)) return cuda::copy_columns(src, col0, dst);

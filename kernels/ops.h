@@ -100,9 +100,11 @@ void patch_embed(const Context& c, const Tensor& pixels, const Tensor& w, const 
 // out[n, D] = table[ids[i], :] converted to F32. ids are host memory (each in [0, rows)).
 void embed(const Context& c, const Tensor& table, const int* ids, int64_t n, Tensor& out);
 
-// dst = src: contiguous tensors with the same number of elements, on one device: F32 -> F32; on the
-// CPU also F32 -> F16 (rounded to nearest even) and F16 -> F16 (the bf16 path's KV cache).
+// dst = src: contiguous tensors of one dtype with the same number of elements, on one device: F32;
+// on the CPU also F16 (the bf16 path's KV cache).
 void copy(const Tensor& src, Tensor& dst);
+// dst = src rounded to dst's dtype: F32 -> F16 (nearest even) on the CPU, the KV cache's write.
+void convert(const Context& c, const Tensor& src, Tensor& dst);
 // dst[t, :] = src[t, col0 : col0 + n] for src [T, M] and dst [T, n] (splits a fused projection's output).
 void copy_columns(const Tensor& src, int64_t col0, Tensor& dst);
 // Index of the largest element of an F32 tensor (the first on ties, like torch.argmax), either device.

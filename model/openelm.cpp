@@ -171,8 +171,8 @@ void OpenElm::attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor&
   ops::rope(ctx, k_new, pos0, rope_);
   if (f16_cache) {
     Tensor k_dst = cache.k[l].tensor.rows(pos0, S), v_dst = cache.v[l].tensor.rows(pos0, S);
-    ops::copy(k_new, k_dst);
-    ops::copy(v_new, v_dst);
+    ops::convert(ctx, k_new, k_dst);
+    ops::convert(ctx, v_new, v_dst);
   }
   Tensor k_all = cache.k[l].tensor.rows(0, S), v_all = cache.v[l].tensor.rows(0, S);
   ops::attention(ctx, q, k_all, v_all, att, 1.0f / std::sqrt(static_cast<float>(Dh)), pos0);

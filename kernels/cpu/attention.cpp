@@ -6,7 +6,6 @@
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/threads.h"
-#include "tensor/buffer.h"
 
 namespace tl::cpu {
 
@@ -101,15 +100,16 @@ void run_query_heads_f16kv(const Team& team, const IsaKernels& isa, const Tensor
   });
 }
 
-// An F16 cache as F32 (prefill: converted once per call, then the F32 kernels; a small cost next to
-// the GEMMs).
-OwnedTensor widened(const Exec& e, const Tensor& t) {
-  OwnedTensor f = OwnedTensor::empty(DType::F32, t.shape_vec());
+// An F16 cache as F32, into `buf` (reused across calls: no fresh pages per layer). Prefill converts
+// once per call, then runs the F32 kernels: a small cost next to the GEMMs.
+Tensor widened(const Exec& e, const Tensor& t, std::vector<float>& buf) {
   const int64_t n = t.numel();
+  buf.resize(static_cast<size_t>(n));
+  float* dst = buf.data();
   parallel_for(e.team, n, [&](int64_t b, int64_t end) {
-    e.isa->to_f32(t.ptr<uint16_t>() + b, DType::F16, f.tensor.ptr<float>() + b, end - b);
+    e.isa->to_f32(t.ptr<uint16_t>() + b, DType::F16, dst + b, end - b);
   }, 1 << 16);
-  return f;
+  return Tensor::view(dst, DType::F32, t.shape_vec());
 }
 
 }  // namespace
@@ -118,8 +118,8 @@ void attention(const Exec& e, const Tensor& q, const Tensor& k, const Tensor& v,
                int64_t causal_offset) {
   if (k.dtype == DType::F16) {
     if (q.shape[0] < 4) return run_query_heads_f16kv(e.team, *e.isa, q, k, v, out, scale, causal_offset);
-    const OwnedTensor kf = widened(e, k), vf = widened(e, v);
-    return attention(e, q, kf.tensor, vf.tensor, out, scale, causal_offset);
+    thread_local std::vector<float> kbuf, vbuf;
+    return attention(e, q, widened(e, k, kbuf), widened(e, v, vbuf), out, scale, causal_offset);
   }
   if (q.shape[0] < 4) return run_query_heads(e.team, e.isa->attention, q, k, v, out, scale, causal_offset);
   Kernel kernel = e.bf16 ? bf16_kernel(*e.isa) : nullptr;

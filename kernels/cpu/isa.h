@@ -34,6 +34,9 @@ struct IsaKernels {
   void (*axpy)(float a, const float* x, float* y, int64_t n);
   // dst[i] = float(src[i])
   void (*to_f32)(const void* src, DType st, float* dst, int64_t n);
+  // dst[i] = f16(src[i]), rounded to nearest even (vcvtps2ph where the table has F16C; finite values
+  // and infinities as f32_to_f16)
+  void (*to_f16)(const float* src, uint16_t* dst, int64_t n);
   // Row n, inputs [k0, k0 + kb) of a [N, K] weight matrix as F32 (exact): w is the data of an
   // F32/F16/BF16 matrix, or a `const QuantMatrix*` (tensor/quant.h) for Q8/Q4, with k0 then a
   // multiple of kQuantGroup. Every GEMM packs its panels through this.

@@ -149,12 +149,10 @@ void embed(const Exec& e, const Tensor& table, const int* ids, int64_t n, Tensor
   for (int64_t i = 0; i < n; ++i) e.isa->weight_slice(w, table.dtype, D, ids[i], 0, D, out.ptr<float>() + i * D);
 }
 
-void copy(const Tensor& src, Tensor& dst) {
-  if (src.dtype == dst.dtype) {
-    std::memcpy(dst.data, src.data, src.nbytes());
-    return;
-  }
-  convert_from_f32(src.ptr<const float>(), dst.data, dst.dtype, static_cast<size_t>(src.numel()));  // F32 -> F16
+void copy(const Tensor& src, Tensor& dst) { std::memcpy(dst.data, src.data, src.nbytes()); }
+
+void convert(const Exec& e, const Tensor& src, Tensor& dst) {
+  e.isa->to_f16(src.ptr<const float>(), dst.ptr<uint16_t>(), src.numel());
 }
 
 void copy_columns(const Tensor& src, int64_t col0, Tensor& dst) {

@@ -27,6 +27,7 @@ void rope(const Exec& e, Tensor& x, int64_t pos0, const ops::RopeTable& table);
 void patch_embed(const Exec& e, const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor& out);
 void embed(const Exec& e, const Tensor& table, const int* ids, int64_t n, Tensor& out);
 void copy(const Tensor& src, Tensor& dst);
+void convert(const Exec& e, const Tensor& src, Tensor& dst);
 void copy_columns(const Tensor& src, int64_t col0, Tensor& dst);
 int64_t argmax(const Tensor& x);
 

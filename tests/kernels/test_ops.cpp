@@ -515,12 +515,12 @@ TEST(Kernels, ContextRefusesAbsurdThreadCounts) {
 
 // An F16 KV cache (the bf16 path's): every table's decode kernel and ops::attention at decode and
 // prefill sizes read its exact values — against the reference on the same F16 tensors, to F32
-// summation error; ops::copy rounds F32 into it to nearest even.
+// summation error; ops::convert rounds F32 into it to nearest even.
 TEST(Kernels, AttentionOnAnF16CacheMatchesReference) {
   auto f16_of = [](const OwnedTensor& f) {
     OwnedTensor h = OwnedTensor::empty(DType::F16, f.tensor.shape_vec());
     Tensor dst = h.tensor;
-    ops::copy(f.tensor, dst);
+    ops::convert(ops::Context{}, f.tensor, dst);
     return h;
   };
   std::vector<AttentionShape> shapes = {{1, 930, 24, 6, 64, 929}, {1, 37, 4, 1, 64, 36}, {2, 70, 4, 2, 72, 68},
