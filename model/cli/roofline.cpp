@@ -34,6 +34,7 @@
 #include "model/cli/options.h"
 #include "tensor/buffer.h"
 #include "tensor/error.h"
+#include "tensor/quant.h"
 #include "weights/synth.h"
 
 namespace tl::cli {
@@ -49,7 +50,10 @@ constexpr int64_t kDefaultPromptTextTokens = 46;
 // Everything a kernel measurement needs to know besides its shape.
 struct KernelContext {
   const ops::Context* ops = nullptr;  // the kernels' options (precision, threads, ISA)
-  DType wt = DType::F16;   // stored weight dtype
+  DType wt = DType::F16;   // stored float weights (norms, biases, patch embedding)
+  DType vision_matrix = DType::F16, text_matrix = DType::F16;  // Linear weights: float, or Q8/Q4
+  DType head_matrix = DType::F16;  // the output head (Q8 in a q4 checkpoint)
+  DType kv = DType::F32;   // the KV cache (F16 on the bf16 path)
   int reps = 5;
   MatrixPeak matrix;       // bounds GEMMs with >= 4 rows at the precision in use
   MatrixPeak attention;    // bounds attention with >= 4 queries (bf16: vdpbf16ps products, never AMX)
@@ -81,6 +85,21 @@ OwnedTensor random_tensor(DType dt, const std::vector<int64_t>& shape) {
   return t;
 }
 
+// A [N, K] weight matrix of small pseudo-random values: float as random_tensor, or Q8/Q4 codes and
+// scales in one buffer (tensor/quant.h).
+OwnedTensor random_matrix(DType dt, int64_t N, int64_t K) {
+  if (!is_quantized(dt)) return random_tensor(dt, {N, K});
+  const int64_t rb = quant_row_bytes(dt, K), g = quant_groups(K);
+  OwnedTensor t = OwnedTensor::empty(DType::U8, {N * (rb + 2 * g)});
+  const OwnedTensor row = random_tensor(DType::F32, {K});
+  uint8_t* codes = t.tensor.ptr<uint8_t>();
+  uint16_t* scales = reinterpret_cast<uint16_t*>(codes + N * rb);
+  for (int64_t n = 0; n < N; ++n) quantize_row(dt, row.tensor.ptr<float>(), K, codes + n * rb, scales + n * g);
+  t.tensor = Tensor::view(codes, dt, {N, K});
+  t.tensor.scales = scales;
+  return t;
+}
+
 // Decode kernels read their operands from memory in the real model (914 MB of weights and every layer's
 // KV cache per step), so they are timed on copies that together pass any L3 (128 MiB), one copy per call.
 int cold_copies(size_t bytes) {
@@ -88,21 +107,22 @@ int cold_copies(size_t bytes) {
   return static_cast<int>(std::clamp<size_t>((kColdBytes + bytes - 1) / std::max<size_t>(bytes, 1), 1, 64));
 }
 
-KernelPoint gemm_point(const KernelContext& k, const char* label, const char* group, int64_t M, int64_t N, int64_t K,
-                       bool bias, ops::Epilogue epi = ops::Epilogue::None) {
+KernelPoint gemm_point(const KernelContext& k, DType wt, const char* label, const char* group, int64_t M, int64_t N,
+                       int64_t K, bool bias, ops::Epilogue epi = ops::Epilogue::None) {
   OwnedTensor x = random_tensor(DType::F32, {M, K}), b = random_tensor(DType::F32, {N});
   OwnedTensor y = OwnedTensor::empty(DType::F32, {M, N});
   std::vector<OwnedTensor> w(1);
-  w[0] = random_tensor(k.wt, {N, K});
+  w[0] = random_matrix(wt, N, K);
+  const size_t w_bytes = w[0].buffer.size();  // codes and scales for Q8/Q4
   if (M < 4)
-    for (int c = cold_copies(w[0].tensor.nbytes()); static_cast<int>(w.size()) < c;) w.push_back(random_tensor(k.wt, {N, K}));
+    for (int c = cold_copies(w_bytes); static_cast<int>(w.size()) < c;) w.push_back(random_matrix(wt, N, K));
   KernelPoint p;
   p.label = label;
   p.group = group;
   p.shape = strfmt("%lldx%lld -> %lld, %s", static_cast<long long>(M), static_cast<long long>(K),
-                   static_cast<long long>(N), dtype_name(k.wt));
+                   static_cast<long long>(N), dtype_name(wt));
   p.flops = gemm_flops(M, N, K);
-  p.bytes = static_cast<double>(w[0].tensor.nbytes() + x.tensor.nbytes() + y.tensor.nbytes() + (bias ? b.tensor.nbytes() : 0));
+  p.bytes = static_cast<double>(w_bytes + x.tensor.nbytes() + y.tensor.nbytes() + (bias ? b.tensor.nbytes() : 0));
   size_t call = 0;
   p.ms = median_ms([&] { ops::matmul(*k.ops, x.tensor, w[call++ % w.size()].tensor, bias ? &b.tensor : nullptr, y.tensor, epi); },
                    k.reps);
@@ -116,8 +136,9 @@ KernelPoint attention_point(const KernelContext& k, const char* label, const cha
                             int64_t H, int64_t Hkv, int64_t Dh, int64_t causal_offset) {
   OwnedTensor q = random_tensor(DType::F32, {T, H, Dh}), out = OwnedTensor::empty(DType::F32, {T, H, Dh});
   std::vector<OwnedTensor> kv;  // K, V, K, V, ... (copies for decode, see cold_copies)
-  const int copies = T < 4 ? cold_copies(2 * static_cast<size_t>(S * Hkv * Dh) * sizeof(float)) : 1;
-  for (int c = 0; c < 2 * copies; ++c) kv.push_back(random_tensor(DType::F32, {S, Hkv, Dh}));
+  const DType kvt = T < 4 ? k.kv : DType::F32;  // prefill times its own K and V (the model's, in the arena)
+  const int copies = T < 4 ? cold_copies(2 * static_cast<size_t>(S * Hkv * Dh) * dtype_size(kvt)) : 1;
+  for (int c = 0; c < 2 * copies; ++c) kv.push_back(random_tensor(kvt, {S, Hkv, Dh}));
   KernelPoint p;
   p.label = label;
   p.group = group;
@@ -187,21 +208,22 @@ std::vector<KernelPoint> measure_kernels(const KernelContext& k, const VlmConfig
     return p;
   };
   std::vector<KernelPoint> pts;
-  pts.push_back(gemm_point(k, "siglip qkv/o", "SigLIP", P, Dv, Dv, true));
-  pts.push_back(gemm_point(k, "siglip fc1", "SigLIP", P, Fv, Dv, true, ops::Epilogue::GeluTanh));
-  pts.push_back(gemm_point(k, "siglip fc2", "SigLIP", P, Dv, Fv, true));
+  const DType vm = k.vision_matrix, tm = k.text_matrix;
+  pts.push_back(gemm_point(k, vm, "siglip qkv/o", "SigLIP", P, Dv, Dv, true));
+  pts.push_back(gemm_point(k, vm, "siglip fc1", "SigLIP", P, Fv, Dv, true, ops::Epilogue::GeluTanh));
+  pts.push_back(gemm_point(k, vm, "siglip fc2", "SigLIP", P, Dv, Fv, true));
   pts.push_back(patch_embed_point(k, v));
   pts.push_back(attention_point(k, "siglip attention", "SigLIP", P, P, v.num_attention_heads, v.num_attention_heads,
                                 v.head_dim(), ops::kNonCausal));
   pts.push_back(norm_point(k, true, P, Dv));
-  pts.push_back(in_layer(gemm_point(k, "prefill qkv", "prefill", T, t.qkv_rows(l), D, false)));
-  pts.push_back(in_layer(gemm_point(k, "prefill out", "prefill", T, D, int64_t{L.num_query_heads} * Dh, false)));
-  pts.push_back(in_layer(gemm_point(k, "prefill proj_1", "prefill", T, F1, D, false)));
-  pts.push_back(in_layer(gemm_point(k, "prefill proj_2", "prefill", T, D, F, false)));
+  pts.push_back(in_layer(gemm_point(k, tm, "prefill qkv", "prefill", T, t.qkv_rows(l), D, false)));
+  pts.push_back(in_layer(gemm_point(k, tm, "prefill out", "prefill", T, D, int64_t{L.num_query_heads} * Dh, false)));
+  pts.push_back(in_layer(gemm_point(k, tm, "prefill proj_1", "prefill", T, F1, D, false)));
+  pts.push_back(in_layer(gemm_point(k, tm, "prefill proj_2", "prefill", T, D, F, false)));
   pts.push_back(in_layer(attention_point(k, "prefill attention", "prefill", T, T, L.num_query_heads, L.num_kv_heads, Dh, 0)));
   pts.push_back(norm_point(k, false, T, D));
-  pts.push_back(in_layer(gemm_point(k, "decode proj_1", "decode", 1, F1, D, false)));
-  pts.push_back(gemm_point(k, "decode head", "decode", 1, t.vocab_size, D, false));
+  pts.push_back(in_layer(gemm_point(k, tm, "decode proj_1", "decode", 1, F1, D, false)));
+  pts.push_back(gemm_point(k, k.head_matrix, "decode head", "decode", 1, t.vocab_size, D, false));
   pts.push_back(in_layer(attention_point(k, "decode attention", "decode", 1, T + 1, L.num_query_heads, L.num_kv_heads, Dh, T)));
   return pts;
 }
@@ -241,7 +263,7 @@ std::string now_text() {
 // The shapes the kernels are timed at: a config, the stored weight dtype, the prompt positions.
 struct ModelShapes {
   VlmConfig config;
-  DType wt = DType::F16;
+  DType wt = DType::F16, vision_matrix = DType::F16, text_matrix = DType::F16, head_matrix = DType::F16;
   int64_t T = 0;
 };
 
@@ -270,9 +292,14 @@ ModelShapes checkpoint_with_phases(Engine& engine, int decode_tokens, RooflineCh
                           static_cast<long long>(t.prompt_positions), t.decode_tokens, t.decode_tok_s);
   ModelShapes m;
   m.config = engine.config();
-  m.wt = engine.model().weights.text.layers.at(0).qkv.dtype;
+  const ModelWeights& w = engine.model().weights;
+  m.wt = w.text.layers.at(0).attn_norm.dtype;
+  m.text_matrix = w.text.layers.at(0).qkv.dtype;
+  m.vision_matrix = w.vision.layers.empty() ? m.wt : w.vision.layers.at(0).q_w.dtype;
+  m.head_matrix = w.text.lm_head.dtype;
   m.T = t.prompt_positions;
-  ch.model = strfmt("%s, %s weights", engine.model().dir.c_str(), dtype_name(m.wt));
+  ch.model = strfmt("%s, %s weights", engine.model().dir.c_str(),
+                    engine.config().quant_format.empty() ? dtype_name(m.wt) : engine.config().quant_format.c_str());
   return m;
 }
 
@@ -315,6 +342,11 @@ int cmd_roofline(int argc, char** argv) {
     ch.model = "built-in full config, F16 weights";
   }
   k.wt = m.wt;
+  k.vision_matrix = m.vision_matrix;
+  k.text_matrix = m.text_matrix;
+  k.head_matrix = m.head_matrix;
+  k.kv = engine ? engine->kv_dtype()
+                : (kernels.precision() == ops::Precision::BF16 ? DType::F16 : DType::F32);  // as Engine::kv_dtype
   k.matrix = matrix_peak(ch.ceilings, kernels);
   k.fp32 = matrix_peak(ch.ceilings, ops::Context(ops::Options{}));
   k.attention = kernels.precision() == ops::Precision::BF16 && ch.ceilings.bf16_dot.present()

@@ -193,6 +193,10 @@ TEST(Cli, QuantizeThenRunAndBench) {
   ASSERT_EQ(b.exit_code, 0) << b.err;
   const std::string last = b.out.substr(b.out.rfind('\n', b.out.size() - 2) + 1);
   EXPECT_EQ(tl::json::parse(last, "bench --json").find("weights")->as_string(), "q4");
+  RunResult rf = run_tinyllava("roofline -m '" + q + "' -o '" + dir.path() + "/q4.svg' -t 2 -n 2 --reps 1 --read-buffer 16",
+                               dir.path());
+  ASSERT_EQ(rf.exit_code, 0) << rf.err;
+  EXPECT_NE(rf.out.find("decode proj_1      1x128 -> 512, Q4"), std::string::npos) << rf.out;
   expect_bad_input(run_tinyllava("quantize -m '" + kTiny + "' -o '" + dir.path() + "/x' --type q3", dir.path()),
                    "--type: expected q8 or q4, got 'q3'");
   expect_bad_input(run_tinyllava("quantize -m '" + q + "' -o '" + dir.path() + "/y' --type q8", dir.path()),
