@@ -67,8 +67,8 @@ CompareResult compare_models(Engine& a, Engine& b, const std::string& text, cons
   const Prompt pb = make_prompt(b, text, ib ? std::vector<ImagePtr>{ib} : std::vector<ImagePtr>{});
   Session sa(a), sb(b);
   if (sa.positions(pa) + positions > std::min(a.context_length(), b.context_length()))
-    fail_input("compare: %lld prompt positions + %d compared exceed the context", static_cast<long long>(sa.positions(pa)),
-               positions);
+    fail_input("compare: %lld prompt positions + %d compared exceed the context",
+               static_cast<long long>(sa.positions(pa)), positions);
   sa.prefill(pa);
   sb.prefill(pb);
   std::vector<double> kls;

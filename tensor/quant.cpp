@@ -40,7 +40,8 @@ void quantize_group(DType t, const float* w, int64_t n, uint8_t* codes, uint16_t
   float v[kQuantGroup] = {};
   std::copy(w, w + n, v);
   if (t == DType::Q8) {
-    for (int64_t i = 0; i < kQuantGroup; ++i) codes[i] = static_cast<uint8_t>(static_cast<int8_t>(code(v[i] * inv, -127, 127)));
+    for (int64_t i = 0; i < kQuantGroup; ++i)
+      codes[i] = static_cast<uint8_t>(static_cast<int8_t>(code(v[i] * inv, -127, 127)));
     return;
   }
   for (int64_t i = 0; i < kQuantGroup / 2; ++i) {

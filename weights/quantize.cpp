@@ -117,7 +117,8 @@ QuantizeReport write_quantized_checkpoint(const std::string& src_dir, const std:
                                           const QuantizeOptions& opt) {
   const LoadedModel m = load_model(src_dir);  // every tensor and the config validated first
   if (!m.config.quant_format.empty())
-    fail_input("%s: already quantized (%s); quantize the float checkpoint", src_dir.c_str(), m.config.quant_format.c_str());
+    fail_input("%s: already quantized (%s); quantize the float checkpoint", src_dir.c_str(),
+               m.config.quant_format.c_str());
   std::unordered_map<std::string, bool> quantizable;
   for (const TensorSpec& s : checkpoint_layout(m.config)) quantizable[s.name] = s.quantizable;
 

@@ -49,6 +49,11 @@ TL_VNNI_TARGET inline float quantize_group(const float* x, int64_t n, __m512i* l
   return m / 127.0f;
 }
 
+// 32 int32 lanes (values in [-127, 127]) -> 32 bytes (vpmovdb).
+TL_VNNI_TARGET inline __m256i bytes_of(__m512i lo, __m512i hi) {
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(lo)), _mm512_cvtepi32_epi8(hi), 1);
+}
+
 // The chunk layouts of gemv_vnni.h from the activation row (scalar code would cost as much as a small
 // matrix's GEMV: ~5 µs per 1536 values).
 TL_VNNI_TARGET void prepare(const float* x, int64_t K, DType wt, int8_t* xq, uint64_t* neg, float* dxv, float* cv) {
@@ -68,9 +73,7 @@ TL_VNNI_TARGET void prepare(const float* x, int64_t K, DType wt, int8_t* xq, uin
       sum[g] = _mm512_reduce_add_epi32(_mm512_add_epi32(v[2 * g], v[2 * g + 1]));
     }
     // 64 codes in input order: A 0-31, B 0-31 (vpmovdb: the values already lie in [-127, 127]).
-    const __m512i bytes = _mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(v[0])), _mm512_cvtepi32_epi8(v[1]), 1)),
-        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtepi32_epi8(v[2])), _mm512_cvtepi32_epi8(v[3]), 1), 1);
+    const __m512i bytes = _mm512_inserti64x4(_mm512_castsi256_si512(bytes_of(v[0], v[1])), bytes_of(v[2], v[3]), 1);
     if (wt == DType::Q8) {
       neg[c] = _mm512_movepi8_mask(bytes);
       _mm512_storeu_si512(xq + c * kChunk, _mm512_abs_epi8(bytes));
@@ -111,8 +114,9 @@ __attribute__((target("avx512f,f16c"))) inline __m512 weight_scales(const uint16
 // One chunk's integer dot products per lane: `codes` points at its codes; `half` when only group A
 // exists (the row's last, odd group: only its bytes are read).
 template <DType WT>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) inline __m512i chunk_dot(const uint8_t* codes, const int8_t* xq,
-                                                                               uint64_t neg, bool half) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) inline __m512i chunk_dot(const uint8_t* codes,
+                                                                                          const int8_t* xq, uint64_t neg,
+                                                                                          bool half) {
   const __m512i x = _mm512_loadu_si512(xq);
   if constexpr (WT == DType::Q8) {
     const __m512i w = half ? _mm512_maskz_loadu_epi8(0xFFFFFFFFull, codes) : _mm512_loadu_si512(codes);
@@ -146,8 +150,9 @@ TL_VNNI_TARGET void quantized_rows(const int8_t* xq, const uint64_t* neg, const 
     const uint8_t* r = w.codes + n * row_bytes;
     const uint16_t* s = w.scales + n * groups;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-#define TL_CHUNK(c, half, acc) \
-  acc = chunk_step<WT>(r + (c) * chunk_bytes, xq + (c) * kChunk, neg[c], dxv + (c) * 16, cv + (c) * 16, s + 2 * (c), half, acc)
+#define TL_CHUNK(c, half, acc)                                                                                 \
+  acc = chunk_step<WT>(r + (c) * chunk_bytes, xq + (c) * kChunk, neg[c], dxv + (c) * 16, cv + (c) * 16, s + 2 * (c), \
+                       half, acc)
     int64_t c = 0;
     for (; c + 2 <= full; c += 2) {
       for (int64_t b = 0; b < 2 * chunk_bytes; b += 64)

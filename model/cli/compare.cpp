@@ -30,7 +30,8 @@ int cmd_compare(int argc, char** argv) {
   Engine a(args.required("--model"), options), b(args.required("--vs"), options);
   const bool image = !args.has("--no-image");
   OwnedTensor pixels;
-  if (image) pixels = preprocess_image(args.has("--image") ? load_image(args.str("--image")) : synthetic_image(), a.config());
+  if (image)
+    pixels = preprocess_image(args.has("--image") ? load_image(args.str("--image")) : synthetic_image(), a.config());
   const std::string question = args.str("--prompt", "What are these? Describe the picture in detail.");
   const std::string text = chat_prompt(kSystemPrompt, {ChatTurn{question, image, {}}});
   const int n = static_cast<int>(args.integer("--positions", 128, 1, 1 << 20));
@@ -42,9 +43,12 @@ int cmd_compare(int argc, char** argv) {
   std::printf("top-1          %.2f %% of positions agree\n", 100 * r.top1);
   std::printf("greedy         %lld of %lld tokens agree", static_cast<long long>(r.greedy_same),
               static_cast<long long>(r.positions));
-  if (r.greedy_first_diff >= 0) std::printf(" (first difference at token %lld)", static_cast<long long>(r.greedy_first_diff));
+  if (r.greedy_first_diff >= 0)
+    std::printf(" (first difference at token %lld)", static_cast<long long>(r.greedy_first_diff));
   std::printf("\n");
-  if (image) std::printf("vision         features off by %.3g (relative Frobenius), %.3g (max abs / max)\n", r.vision_rel_fro, r.vision_rel_max);
+  if (image)
+    std::printf("vision         features off by %.3g (relative Frobenius), %.3g (max abs / max)\n", r.vision_rel_fro,
+                r.vision_rel_max);
   if (args.has("--json")) {
     json::Value o = json::Value::object();
     o.set("positions", json::Value::integer(r.positions));

@@ -13,7 +13,8 @@ int cmd_quantize(int argc, char** argv) {
   Args args("quantize", "Rewrite a checkpoint with its Linear weights as 8-bit (q8) or 4-bit (q4) codes and scales.",
             {{"-m", "--model", "SRC", "float checkpoint directory (F32, F16 or BF16)"},
              {"-o", "--output", "DST", "directory to write (written beside it, then renamed)"},
-             {nullptr, "--type", "q8|q4", "q8: int8 per group of 32; q4: 4 bits per group of 32 (embedding and head q8)"},
+             {nullptr, "--type", "q8|q4",
+              "q8: int8 per group of 32; q4: 4 bits per group of 32 (the embedding / head and the image side stay q8)"},
              {nullptr, "--force", nullptr, "replace DST when it is not empty"},
              {"-t", "--threads", "N", "threads (default: all cores); the output is the same for any count"}});
   if (!args.parse(argc, argv, 2)) return 0;

@@ -124,8 +124,9 @@ KernelPoint gemm_point(const KernelContext& k, DType wt, const char* label, cons
   p.flops = gemm_flops(M, N, K);
   p.bytes = static_cast<double>(w_bytes + x.tensor.nbytes() + y.tensor.nbytes() + (bias ? b.tensor.nbytes() : 0));
   size_t call = 0;
-  p.ms = median_ms([&] { ops::matmul(*k.ops, x.tensor, w[call++ % w.size()].tensor, bias ? &b.tensor : nullptr, y.tensor, epi); },
-                   k.reps);
+  p.ms = median_ms(
+      [&] { ops::matmul(*k.ops, x.tensor, w[call++ % w.size()].tensor, bias ? &b.tensor : nullptr, y.tensor, epi); },
+      k.reps);
   const MatrixPeak& roof = M >= 4 ? k.matrix : k.fp32;
   p.roof = roof.name;
   p.roof_gflops = roof.gflops;

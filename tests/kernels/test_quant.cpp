@@ -144,7 +144,8 @@ TEST(Quant, EveryTableDequantizesExactly) {
 // The GEMV (T < 4) and the F32 register-tile GEMM of every table on quantized weights, against the
 // reference's F64 sums of the exact values: F32 summation error.
 TEST(Quant, EveryTableGemvAndGemmMatchReference) {
-  const Shape shapes[] = {{1, 37, 5}, {1, 4304, 19}, {2, 300, 70}, {3, 1536, 33}, {5, 64, 9}, {13, 4304, 70}, {7, 37, 130}};
+  const Shape shapes[] = {{1, 37, 5},  {1, 4304, 19},  {2, 300, 70}, {3, 1536, 33},
+                          {5, 64, 9}, {13, 4304, 70}, {7, 37, 130}};
   for (const cpu::IsaKernels* isa : cpu::runnable_isa_tables())
     for (DType t : {DType::Q8, DType::Q4})
       for (const Shape& s : shapes) {
@@ -173,8 +174,11 @@ TEST(Quant, OpsMatmulBothPrecisions) {
       ref::matmul(x.tensor, q.tensor(), nullptr, want.tensor);
       OwnedTensor wf = q.dequantized();
       OwnedTensor xb = OwnedTensor::empty(DType::F32, {s.T, s.K}), wb = OwnedTensor::empty(DType::F32, {s.N, s.K});
-      for (int64_t i = 0; i < s.T * s.K; ++i) xb.tensor.ptr<float>()[i] = bf16_to_f32(f32_to_bf16(x.tensor.ptr<float>()[i]));
-      for (int64_t i = 0; i < s.N * s.K; ++i) wb.tensor.ptr<float>()[i] = bf16_to_f32(f32_to_bf16(wf.tensor.ptr<float>()[i]));
+      auto round_bf16 = [](const Tensor& from, Tensor& to) {
+        for (int64_t i = 0; i < from.numel(); ++i) to.ptr<float>()[i] = bf16_to_f32(f32_to_bf16(from.ptr<float>()[i]));
+      };
+      round_bf16(x.tensor, xb.tensor);
+      round_bf16(wf.tensor, wb.tensor);
       ref::matmul(xb.tensor, wb.tensor, nullptr, rounded.tensor);
       for (const char* precision : {"f32", "bf16"})
         for (int threads : {1, 2, 3}) {

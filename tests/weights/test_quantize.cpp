@@ -102,7 +102,8 @@ TEST(Quantize, LinearWeightsBecomeCodesAndScalesTheRestIsCopied) {
     EXPECT_EQ(q.weights.text.layers[0].attn_norm.dtype, DType::F16);
     EXPECT_EQ(q.weights.vision.patch_w.dtype, DType::F16);
     EXPECT_EQ(q.weights.vision.layers[0].fc1_b.dtype, DType::F16);
-    EXPECT_EQ(0, std::memcmp(q.weights.vision.pos_emb.data, f.weights.vision.pos_emb.data, f.weights.vision.pos_emb.nbytes()));
+    const Tensor& pos = f.weights.vision.pos_emb;
+    EXPECT_EQ(0, std::memcmp(q.weights.vision.pos_emb.data, pos.data, pos.nbytes()));
     // The codes and scales are quantize_row's of the float weights, row by row.
     const Tensor& fw = f.weights.text.layers[1].proj_2;  // Q8 or Q4 as asked
     const int64_t K = fw.shape[1];
@@ -112,7 +113,8 @@ TEST(Quantize, LinearWeightsBecomeCodesAndScalesTheRestIsCopied) {
     for (int64_t r : {int64_t{0}, fw.shape[0] - 1}) {
       convert_to_f32(static_cast<const uint16_t*>(fw.data) + r * K, DType::F16, row.data(), row.size());
       quantize_row(t, row.data(), K, codes.data(), scales.data());
-      EXPECT_EQ(0, std::memcmp(codes.data(), static_cast<const uint8_t*>(L.proj_2.data) + r * codes.size(), codes.size()));
+      const uint8_t* stored = static_cast<const uint8_t*>(L.proj_2.data) + r * codes.size();
+      EXPECT_EQ(0, std::memcmp(codes.data(), stored, codes.size()));
       EXPECT_EQ(0, std::memcmp(scales.data(), L.proj_2.scales + r * scales.size(), scales.size() * 2));
     }
   }
@@ -185,7 +187,8 @@ TEST(Quantize, InconsistentQuantizedTensorsAreNamed) {
   {
     ScratchDir dir;  // scales of a weight that is not quantized
     write_checkpoint(dir, {}, {{scale, DType::F16, {128, 4}}});
-    EXPECT_NE(load_error(dir.path()).find("unexpected tensor \"" + scale + "\""), std::string::npos) << load_error(dir.path());
+    EXPECT_NE(load_error(dir.path()).find("unexpected tensor \"" + scale + "\""), std::string::npos)
+        << load_error(dir.path());
   }
 }
 
