@@ -1,6 +1,6 @@
-// kernels/rows.h — the per-row normalizations, written once: kernels/ref runs them row after row,
-// kernels/cpu runs the same function on rows split across threads. Statistics accumulate in double;
-// the element formulas are the PyTorch modules' (see kernels/ops.h).
+// kernels/rows.h — the per-row normalizations as the reference computes them (kernels/ref), one value
+// at a time. kernels/cpu runs the same formulas and F64 statistics summed in vectors (isa_kernels.inc,
+// tested against these). The element formulas are the PyTorch modules' (see kernels/ops.h).
 #pragma once
 
 #include <cmath>

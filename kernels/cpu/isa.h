@@ -59,6 +59,9 @@ struct IsaKernels {
   void (*gelu_tanh)(float* x, int64_t n);                              // in place
   void (*gelu_erf)(float* x, int64_t n);                               // in place
   void (*silu_mul)(const float* gate, const float* up, float* out, int64_t n);
+  // One row of LayerNorm / RMSNorm: kernels/rows.h's formulas and F64 statistics, summed in vectors.
+  void (*layernorm_row)(const float* x, const float* w, const float* b, int64_t D, float eps, float* y);
+  void (*rmsnorm_row)(const float* x, const float* w, int64_t D, float eps, float* y);  // y may be x
 };
 
 // The instruction-set ceiling, one vocabulary everywhere: "auto" (the best this CPU has), "generic"

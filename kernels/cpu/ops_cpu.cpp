@@ -46,7 +46,8 @@ void layernorm(const Exec& e, const Tensor& x, const Tensor& w, const Tensor& b,
   const int64_t D = x.shape[x.ndim - 1];
   const std::vector<float> wv = vec_f32(e, w), bv = vec_f32(e, b);
   parallel_for(e.team, x.numel() / D, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) layernorm_row(x.ptr<float>() + r * D, wv.data(), bv.data(), D, eps, y.ptr<float>() + r * D);
+    for (int64_t r = r0; r < r1; ++r)
+      e.isa->layernorm_row(x.ptr<float>() + r * D, wv.data(), bv.data(), D, eps, y.ptr<float>() + r * D);
   });
 }
 
@@ -54,7 +55,7 @@ void rmsnorm(const Exec& e, const Tensor& x, const Tensor& w, float eps, Tensor&
   const int64_t D = x.shape[x.ndim - 1];
   const std::vector<float> wv = vec_f32(e, w);
   parallel_for(e.team, x.numel() / D, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) rmsnorm_row(x.ptr<float>() + r * D, wv.data(), D, eps, y.ptr<float>() + r * D);
+    for (int64_t r = r0; r < r1; ++r) e.isa->rmsnorm_row(x.ptr<float>() + r * D, wv.data(), D, eps, y.ptr<float>() + r * D);
   }, std::max<int64_t>(8, 16384 / D));  // >= 16 K values a chunk: decode's per-head q/k norms stay on one thread
 }
 

@@ -17,8 +17,10 @@
 #include "kernels/cpu/isa.h"
 #include "kernels/ops.h"
 #include "kernels/ref/ref.h"
+#include "kernels/rows.h"
 #include "tensor/buffer.h"
 #include "tensor/error.h"
+#include "test_util.h"
 
 using namespace tl;
 
@@ -342,6 +344,27 @@ TEST(Kernels, OpsMatchReferenceAtModelShapes) {
     ops::matmul(kCpu, x.tensor, w.tensor, nullptr, got.tensor);
     EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6) << "T=" << s.T << " K=" << s.K << " N=" << s.N;
   }
+}
+
+// Every table's row norms against kernels/rows.h (the reference's), including rows far from zero mean
+// (the variance then rests on F64 statistics) and the in-place RMSNorm.
+TEST(Kernels, RowNormsEveryTableMatchReference) {
+  for (const cpu::IsaKernels* isa : isa_tables())
+    for (int64_t D : {1, 5, 17, 64, 72, 1152, 1537})
+      for (float offset : {0.0f, 100.0f}) {
+        OwnedTensor x = random_f32({1, D}, 3.0f), w = random_f32({D}), b = random_f32({D});
+        for (int64_t i = 0; i < D; ++i) x.tensor.ptr<float>()[i] += offset;
+        std::vector<float> want(static_cast<size_t>(D)), got(static_cast<size_t>(D));
+        const float* xp = x.tensor.ptr<float>();
+        layernorm_row(xp, w.tensor.ptr<float>(), b.tensor.ptr<float>(), D, 1e-6f, want.data());
+        isa->layernorm_row(xp, w.tensor.ptr<float>(), b.tensor.ptr<float>(), D, 1e-6f, got.data());
+        EXPECT_LE(tl::test::max_rel_error(got.data(), want.data(), want.size()), 1e-6) << isa->name << " layernorm D=" << D;
+        rmsnorm_row(xp, w.tensor.ptr<float>(), D, 1e-6f, want.data());
+        isa->rmsnorm_row(xp, w.tensor.ptr<float>(), D, 1e-6f, got.data());
+        EXPECT_LE(tl::test::max_rel_error(got.data(), want.data(), want.size()), 1e-6) << isa->name << " rmsnorm D=" << D;
+        isa->rmsnorm_row(x.tensor.ptr<float>(), w.tensor.ptr<float>(), D, 1e-6f, x.tensor.ptr<float>());  // in place
+        EXPECT_LE(tl::test::max_rel_error(x.tensor.ptr<float>(), want.data(), want.size()), 1e-6) << isa->name;
+      }
 }
 
 TEST(Kernels, NormsAndActivations) {
