@@ -7,7 +7,6 @@
 #include <cstring>
 #include <vector>
 
-#include "kernels/rows.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/gemm.h"
 #include "tensor/quant.h"
