@@ -1,72 +1,9 @@
-// tests/fuzz/fuzz_quantized.cpp — a quantized checkpoint's tensors on arbitrary bytes: the input is the
-// model.safetensors of a micro q4 model (config below; seeds in corpus/quantized). Whatever the loader
-// accepts — codes of either dtype, scales, shapes, the float tensors beside them — every quantized
-// weight is then read whole by the kernels that decode (the F32 GEMV and, where the CPU has it, the
-// int8 one) and by the exact dequantization, so an accepted but inconsistent checkpoint shows up as a
-// sanitizer report, not as a wild read in a real run.
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstdlib>
-#include <string>
-#include <vector>
-
+// tests/fuzz/fuzz_quantized.cpp — a quantized checkpoint's tensors on arbitrary bytes (the checks:
+// quantized_check.h; seeds: corpus/quantized; replayed with mutations in `make test` too).
 #include "fuzz_common.h"
-#include "kernels/ops.h"
-#include "tensor/buffer.h"
-#include "tensor/quant.h"
-#include "weights/loader.h"
-
-namespace {
-
-// vocab 40, D 32, one OpenELM layer; SigLIP D 16, FFN 40 (a padded last group), 2 layers (1 used).
-const char kConfig[] = R"({"architectures":["TinyLlavaForConditionalGeneration"],"model_type":"tinyllava","connector_type":"mlp2x_gelu","pad_token_id":0,"vocab_size":40,"hidden_size":32,"vision_hidden_size":16,"vision_feature_layer":-2,"vision_feature_select_strategy":"patch","text_config":{"vocab_size":40,"model_dim":32,"head_dim":16,"num_transformer_layers":1,"qkv_multipliers":[1.0,1.0],"num_gqa_groups":1,"ffn_multipliers":[1.0,1.0],"ffn_dim_divisor":16,"ffn_with_glu":true,"normalize_qk_projections":true,"share_input_output_layers":true,"max_context_length":64},"vision_config":{"hidden_size":16,"intermediate_size":40,"num_hidden_layers":2,"num_attention_heads":2,"image_size":28,"patch_size":14,"layer_norm_eps":1e-06},"quantization_config":{"quant_method":"tinyllava","format":"q4","group_size":32,"scale_dtype":"F16"}})";
-
-const std::string& scratch_dir() {
-  static const std::string dir = [] {
-    char tmpl[] = "/tmp/fuzz-quantized-XXXXXX";
-    if (!mkdtemp(tmpl)) std::abort();
-    std::string d = tmpl;
-    std::FILE* f = std::fopen((d + "/config.json").c_str(), "wb");
-    std::fputs(kConfig, f);
-    std::fclose(f);
-    return d;
-  }();
-  return dir;
-}
-
-void read_matrix(const tl::ops::Context& c, const tl::Tensor& w) {
-  if (!tl::is_quantized(w.dtype)) return;
-  tl::OwnedTensor x = tl::OwnedTensor::empty(tl::DType::F32, {1, w.shape[1]});
-  tl::OwnedTensor y = tl::OwnedTensor::empty(tl::DType::F32, {1, w.shape[0]});
-  for (int64_t k = 0; k < w.shape[1]; ++k) x.tensor.ptr<float>()[k] = 1.0f;
-  tl::ops::matmul(c, x.tensor, w, nullptr, y.tensor);
-  std::vector<float> row(static_cast<size_t>(w.shape[1]));
-  tl::weight_slice_to_f32(w, w.shape[0] - 1, 0, w.shape[1], row.data());
-}
-
-}  // namespace
+#include "quantized_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string path = scratch_dir() + "/model.safetensors";
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) std::abort();
-  std::fwrite(data, 1, size, f);
-  std::fclose(f);
-  tl::fuzz::expect_clean([&] {
-    const tl::LoadedModel m = tl::load_model(scratch_dir());
-    tl::ops::Options exact, fast;
-    fast.precision = tl::ops::Precision::BF16;  // int8 decode activations where the CPU has VNNI
-    for (const tl::ops::Options& o : {exact, fast}) {
-      const tl::ops::Context c(o);
-      for (const tl::OpenElmLayerWeights& L : m.weights.text.layers)
-        for (const tl::Tensor* w : {&L.qkv, &L.out_proj, &L.proj_1, &L.proj_2}) read_matrix(c, *w);
-      read_matrix(c, m.weights.text.lm_head);
-      for (const tl::SiglipLayerWeights& L : m.weights.vision.layers)
-        for (const tl::Tensor* w : {&L.q_w, &L.k_w, &L.v_w, &L.o_w, &L.fc1_w, &L.fc2_w}) read_matrix(c, *w);
-      read_matrix(c, m.weights.connector.w1);
-      read_matrix(c, m.weights.connector.w2);
-    }
-  });
+  tl::fuzz::expect_clean([&] { tl::fuzz::check_quantized_checkpoint(data, size); });
   return 0;
 }

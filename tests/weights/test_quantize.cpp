@@ -7,9 +7,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "fuzz/quantized_check.h"
 #include "tensor/error.h"
 #include "tensor/quant.h"
 #include "test_util.h"
@@ -246,4 +248,45 @@ TEST(Quantize, SynthTrainedProfileHasOutlierColumnsHeavyTailsAndLargeNormWeights
   EXPECT_GE(t.outlier_columns, 5);
   EXPECT_GT(t.kurtosis, 6.0);
   EXPECT_GE(t.large_norm_weights, 1);
+}
+
+// fuzz_quantized's checks (tests/fuzz/quantized_check.h) on its seeds and on deterministic mutations of
+// them — byte changes across the header and the data, and truncations — so that `make test` and its
+// ASan + UBSan run cover the target without libFuzzer: every input is read whole or refused in words.
+TEST(Quantize, FuzzSeedsAndTheirMutationsAreReadOrRefused) {
+  const std::string dir = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fuzz/corpus/quantized/";
+  int accepted = 0, refused = 0;
+  for (const char* seed : {"micro-q4.safetensors", "micro-q8.safetensors"}) {
+    const std::string bytes = slurp(dir + seed);
+    ASSERT_GT(bytes.size(), 1000u) << seed;
+    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+    EXPECT_TRUE(tl::fuzz::check_quantized_checkpoint(p, bytes.size())) << seed << " is a valid checkpoint";
+    std::mt19937 rng(11);
+    auto attempt = [&](const std::string& b) {
+      try {
+        tl::fuzz::check_quantized_checkpoint(reinterpret_cast<const uint8_t*>(b.data()), b.size());
+        ++accepted;
+      } catch (const Error& e) {
+        EXPECT_FALSE(std::string(e.what()).empty());
+        ++refused;
+      }
+    };
+    const size_t header = 8 + static_cast<size_t>(bytes[0] & 0xff) + (static_cast<size_t>(bytes[1] & 0xff) << 8);
+    for (int i = 0; i < 150; ++i) {  // the header: digits, quotes, brackets, dtype letters
+      std::string b = bytes;
+      const size_t at = 8 + rng() % (header - 8);
+      b[at] = "0123456789\"[]{},:IUF8"[rng() % 21];
+      attempt(b);
+    }
+    for (int i = 0; i < 60; ++i) {  // the data: any byte (codes and scales, including NaN/Inf scales)
+      std::string b = bytes;
+      for (int j = 0; j < 8; ++j) b[header + rng() % (bytes.size() - header)] = static_cast<char>(rng());
+      attempt(b);
+    }
+    for (size_t cut : {size_t{0}, size_t{7}, header - 1, header, header + 100, bytes.size() - 1})
+      attempt(bytes.substr(0, cut));
+  }
+  std::printf("[ fuzz     ] mutations read whole: %d, refused: %d\n", accepted, refused);
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(accepted, 0);
 }
