@@ -27,6 +27,9 @@ void check_matrix(const char* op, const char* name, const Tensor& w, Device dev)
                 device_name(w.device) + " " + shape_str(w) + " for a " + device_name(dev) + " op");
 }
 
+// An F16 tensor on the CPU (the bf16 path's KV cache), its data present.
+bool cpu_f16(const Tensor& t) { return t.dtype == DType::F16 && t.device == Device::CPU && (t.data || !t.numel()); }
+
 // An activation on `dev`.
 void check_f32_on(const char* op, const Tensor& x, Device dev) {
   if (x.dtype != DType::F32 || x.device != dev || (!x.data && x.numel()))
@@ -86,9 +89,7 @@ void check_rope(const Tensor& x, int64_t pos0, const ops::RopeTable& table) {
 
 void check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out) {
   // K and V may be an F16 cache on the CPU (the bf16 path's); q and out are F32.
-  const bool f16_cache = out.device == Device::CPU && k.dtype == DType::F16 && v.dtype == DType::F16 &&
-                         k.device == Device::CPU && v.device == Device::CPU && (k.data || !k.numel()) &&
-                         (v.data || !v.numel());
+  const bool f16_cache = out.device == Device::CPU && cpu_f16(k) && cpu_f16(v);
   for (const Tensor* t : {&q, &k, &v, &out})
     if (!f16_cache || t == &q || t == &out) check_f32_on("attention", *t, out.device);
   if (q.ndim != 3 || k.ndim != 3 || v.shape_vec() != k.shape_vec() || out.shape_vec() != q.shape_vec() ||
@@ -120,9 +121,7 @@ void check_embed(const Tensor& table, const int* ids, int64_t n, const Tensor& o
 }
 
 void check_copy(const Tensor& src, const Tensor& dst) {
-  const bool f16 = src.dtype == DType::F16 && dst.dtype == DType::F16 && src.device == Device::CPU &&
-                   dst.device == Device::CPU && (src.data || !src.numel()) && (dst.data || !dst.numel());
-  if (!f16) {
+  if (!cpu_f16(src) || !cpu_f16(dst)) {
     check_f32_on("copy", src, dst.device);
     check_f32_on("copy", dst, dst.device);
   }
@@ -131,7 +130,7 @@ void check_copy(const Tensor& src, const Tensor& dst) {
 
 void check_convert(const Tensor& src, const Tensor& dst) {
   check_f32_on("convert", src, Device::CPU);
-  if (dst.dtype != DType::F16 || dst.device != Device::CPU || (!dst.data && dst.numel()) || src.numel() != dst.numel())
+  if (!cpu_f16(dst) || src.numel() != dst.numel())
     bad("convert", std::string("F32 ") + shape_str(src) + " -> expected a CPU F16 tensor of as many elements, got " +
                        device_name(dst.device) + " " + dtype_name(dst.dtype) + " " + shape_str(dst));
 }

@@ -104,7 +104,7 @@ void OpenElm::forward(const ops::Context& ctx, const Tensor& x, KvCache& cache, 
   // The table covers the cache's whole capacity, so a step replayed as a CUDA graph never rebuilds it.
   if (rope_.positions < cache.capacity) rope_ = ops::RopeTable::make(c_.head_dim, c_.rope_freq_constant, cache.capacity);
   TL_CHECK(logits.dtype == DType::F32 && logits.numel() == out_rows * V);
-  reserve_activations(T, x.device);
+  reserve_activations(T, x.device, cache.dtype != DType::F32);
   Tensor h = arena_.alloc(DType::F32, {T, D});  // (T, D) residual stream
   Tensor a = arena_.alloc(DType::F32, {T, D});  // (T, D) normed input / block output
   ops::copy(x, h);
@@ -125,7 +125,7 @@ void OpenElm::forward(const ops::Context& ctx, const Tensor& x, KvCache& cache, 
 }
 
 // The arena holds one layer's activations at the widest layer, for T rows.
-void OpenElm::reserve_activations(int64_t T, Device device) {
+void OpenElm::reserve_activations(int64_t T, Device device, bool staged_kv) {
   const int64_t D = c_.model_dim, Dh = c_.head_dim;
   int64_t max_qkv = 0, max_q = 0, max_ffn = 0;
   for (size_t l = 0; l < c_.layers.size(); ++l) {
@@ -134,9 +134,10 @@ void OpenElm::reserve_activations(int64_t T, Device device) {
     max_ffn = std::max<int64_t>(max_ffn, c_.layers[l].ffn_dim);
   }
   const int64_t proj1_cols = c_.ffn_with_glu ? 2 * max_ffn : max_ffn;
-  // + K and V rows before an F16 cache takes them (at most max_qkv values a row together with q).
-  const size_t need = static_cast<size_t>(T * (2 * D + 2 * max_qkv + 2 * max_q + proj1_cols + max_ffn)) * sizeof(float) +
-                      18 * kAlignment;
+  // With an F16 cache, K and V rows pass the arena first (fewer than max_qkv values a row together).
+  const int64_t kv_rows = staged_kv ? max_qkv : 0;
+  const size_t need = static_cast<size_t>(T * (2 * D + max_qkv + kv_rows + 2 * max_q + proj1_cols + max_ffn)) *
+                          sizeof(float) + 18 * kAlignment;
   if (arena_.capacity() < need || arena_.device() != device) arena_ = Arena(need, device);
   arena_.reset();
 }

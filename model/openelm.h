@@ -56,7 +56,7 @@ class OpenElm {
   void forward(const ops::Context& ctx, const Tensor& x, KvCache& cache, Tensor& logits, bool all_positions = false);
 
  private:
-  void reserve_activations(int64_t T, Device device);
+  void reserve_activations(int64_t T, Device device, bool staged_kv);  // staged_kv: K, V rows pass the arena
   void attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor& a, KvCache& cache);
   void ffn_block(const ops::Context& ctx, int l, Tensor& h, Tensor& a);
 

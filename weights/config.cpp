@@ -134,11 +134,16 @@ std::vector<double> number_list(const Fields& f, const char* key, double def) {
   return out;
 }
 
+// model_type, when present, must be `type` (the only architecture of its part this engine runs).
+void expect_model_type(const Fields& f, const char* type, const char* what) {
+  const std::string got = f.string("model_type", type);
+  if (got != type)
+    fail_input("%s: unsupported %s \"%s\" (expected %s)", f.name("model_type").c_str(), what, got.c_str(), type);
+}
+
 VisionConfig parse_vision(const Fields& f) {
   VisionConfig c;
-  std::string type = f.string("model_type", "siglip_vision_model");
-  if (type != "siglip_vision_model")
-    fail_input("%s: unsupported vision tower \"%s\" (expected siglip_vision_model)", f.name("model_type").c_str(), type.c_str());
+  expect_model_type(f, "siglip_vision_model", "vision tower");
   c.hidden_size = f.positive("hidden_size", c.hidden_size, 1 << 16);
   c.intermediate_size = f.positive("intermediate_size", c.intermediate_size, 1 << 18);
   c.num_hidden_layers = f.positive("num_hidden_layers", c.num_hidden_layers, 1024);
@@ -207,9 +212,7 @@ void derive_text_layers(TextConfig& c, const Fields& f) {
 
 TextConfig parse_text(const Fields& f) {
   TextConfig c;
-  std::string type = f.string("model_type", "openelm");
-  if (type != "openelm")
-    fail_input("%s: unsupported language model \"%s\" (expected openelm)", f.name("model_type").c_str(), type.c_str());
+  expect_model_type(f, "openelm", "language model");
   c.vocab_size = f.positive("vocab_size", c.vocab_size, 1 << 24);
   c.max_context_length = f.positive("max_context_length", c.max_context_length, 1 << 20);
   c.num_transformer_layers = f.positive("num_transformer_layers", c.num_transformer_layers, 1024);
@@ -252,9 +255,7 @@ VlmConfig parse_config(const json::Value& root, const std::string& source) {
   if (!root.is_object()) fail_input("%s: expected a JSON object, got %s", source.c_str(), json::type_name(root.type()));
   Fields top(&root, source, "");
   VlmConfig c;
-  std::string type = top.string("model_type", "tinyllava");
-  if (type != "tinyllava")
-    fail_input("%s: unsupported model \"%s\" (expected tinyllava)", top.name("model_type").c_str(), type.c_str());
+  expect_model_type(top, "tinyllava", "model");
 
   const json::Value* text = root.find("text_config");
   const json::Value* vision = root.find("vision_config");

@@ -28,14 +28,16 @@ void run_heads(const Team& team, Kernel kernel, const Tensor& q, const Tensor& k
 // Few query rows (decode, T < 4): threads split the H query heads, not the KV heads, so 3 or 5 KV
 // heads on 2 threads do not leave one thread a whole head behind (a group split between two threads
 // has its K and V read by both). Each run of heads that shares a KV head is one kernel call.
-void run_query_heads(const Team& team, Kernel kernel, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
-                     int64_t causal_offset) {
+// KV is the cache's element type: float, or uint16_t for an F16 cache (kernel: attention_f16kv).
+template <typename KV, typename KernelFn>
+void run_query_heads(const Team& team, KernelFn kernel, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
+                     float scale, int64_t causal_offset) {
   const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
   const int64_t group = H / Hkv;
   parallel_for(team, H, [&](int64_t h0, int64_t h1) {
     for (int64_t h = h0; h < h1;) {
       const int64_t g = h / group, end = std::min(h1, (g + 1) * group);
-      kernel(q.ptr<float>() + h * Dh, T, H * Dh, end - h, Dh, k.ptr<float>() + g * Dh, v.ptr<float>() + g * Dh,
+      kernel(q.ptr<float>() + h * Dh, T, H * Dh, end - h, Dh, k.ptr<KV>() + g * Dh, v.ptr<KV>() + g * Dh,
              Hkv * Dh, S, Dh, scale, causal_offset, out.ptr<float>() + h * Dh, H * Dh, Dh);
       h = end;
     }
@@ -58,6 +60,18 @@ void run_rows(const Team& team, const IsaKernels& isa, const Tensor& q, const Te
 }
 
 Kernel bf16_kernel(const IsaKernels& isa) { return cpu_features().avx512_bf16 ? isa.attention_bf16 : nullptr; }
+
+// An F16 cache as F32, into `buf` (reused across calls: no fresh pages per layer). Prefill converts
+// once per call, then runs the F32 kernels: a small cost next to the GEMMs.
+Tensor widened(const Exec& e, const Tensor& t, std::vector<float>& buf) {
+  const int64_t n = t.numel();
+  buf.resize(static_cast<size_t>(n));
+  float* dst = buf.data();
+  parallel_for(e.team, n, [&](int64_t b, int64_t end) {
+    e.isa->to_f32(t.ptr<uint16_t>() + b, DType::F16, dst + b, end - b);
+  }, 1 << 16);
+  return Tensor::view(dst, DType::F32, t.shape_vec());
+}
 
 }  // namespace
 
@@ -82,46 +96,15 @@ std::vector<AttentionRung> attention_ladder(const Team& team) {
 }
 
 
-namespace {
-
-// Decode on an F16 cache: query heads split over the threads as run_query_heads does.
-void run_query_heads_f16kv(const Team& team, const IsaKernels& isa, const Tensor& q, const Tensor& k, const Tensor& v,
-                           Tensor& out, float scale, int64_t causal_offset) {
-  const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
-  const int64_t group = H / Hkv;
-  parallel_for(team, H, [&](int64_t h0, int64_t h1) {
-    for (int64_t h = h0; h < h1;) {
-      const int64_t g = h / group, end = std::min(h1, (g + 1) * group);
-      isa.attention_f16kv(q.ptr<float>() + h * Dh, T, H * Dh, end - h, Dh, k.ptr<uint16_t>() + g * Dh,
-                          v.ptr<uint16_t>() + g * Dh, Hkv * Dh, S, Dh, scale, causal_offset, out.ptr<float>() + h * Dh,
-                          H * Dh, Dh);
-      h = end;
-    }
-  });
-}
-
-// An F16 cache as F32, into `buf` (reused across calls: no fresh pages per layer). Prefill converts
-// once per call, then runs the F32 kernels: a small cost next to the GEMMs.
-Tensor widened(const Exec& e, const Tensor& t, std::vector<float>& buf) {
-  const int64_t n = t.numel();
-  buf.resize(static_cast<size_t>(n));
-  float* dst = buf.data();
-  parallel_for(e.team, n, [&](int64_t b, int64_t end) {
-    e.isa->to_f32(t.ptr<uint16_t>() + b, DType::F16, dst + b, end - b);
-  }, 1 << 16);
-  return Tensor::view(dst, DType::F32, t.shape_vec());
-}
-
-}  // namespace
-
 void attention(const Exec& e, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
                int64_t causal_offset) {
   if (k.dtype == DType::F16) {
-    if (q.shape[0] < 4) return run_query_heads_f16kv(e.team, *e.isa, q, k, v, out, scale, causal_offset);
+    if (q.shape[0] < 4)
+      return run_query_heads<uint16_t>(e.team, e.isa->attention_f16kv, q, k, v, out, scale, causal_offset);
     thread_local std::vector<float> kbuf, vbuf;
     return attention(e, q, widened(e, k, kbuf), widened(e, v, vbuf), out, scale, causal_offset);
   }
-  if (q.shape[0] < 4) return run_query_heads(e.team, e.isa->attention, q, k, v, out, scale, causal_offset);
+  if (q.shape[0] < 4) return run_query_heads<float>(e.team, e.isa->attention, q, k, v, out, scale, causal_offset);
   Kernel kernel = e.bf16 ? bf16_kernel(*e.isa) : nullptr;
   run_heads(e.team, kernel ? kernel : e.isa->attention, q, k, v, out, scale, causal_offset);
 }
