@@ -26,11 +26,12 @@
 
 namespace tl::ops {
 
-// Precision of the large matrix products (T >= 4 rows: vision tower and prefill).
+// Precision of the large matrix products (T > cpu::kGemvMaxRows rows: vision tower and prefill).
 //   F32:  F32 math on exactly converted weights (what `dump` and the parity tests use).
 //   BF16: activations and weights rounded to bfloat16, products summed in F32 (AVX512_BF16 or AMX);
 //         attention's q·scale, K, V and softmax weights likewise, its softmax in F32; a stated, tested
-//         bound (README). Decode (T < 4), patch embedding, norms and activations stay F32.
+//         bound (README). Decode stays F32: its products up to 8 rows (one per sequence of a
+//         batch) and its attention (T < 4); so do patch embedding, norms and activations.
 enum class Precision { F32, BF16 };
 const char* precision_name(Precision p);
 bool bf16_supported();  // this CPU (and build) has a bf16 GEMM

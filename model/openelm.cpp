@@ -14,6 +14,12 @@ namespace {
 
 constexpr float kNormEps = 1e-6f;  // OpenELMRMSNorm default, used by every norm of the model
 
+// Staged K or V rows into a cache: copied into an F32 one, rounded into an F16 one.
+void store_rows(const ops::Context& ctx, const Tensor& src, Tensor& dst) {
+  if (dst.dtype == DType::F32) return ops::copy(src, dst);
+  ops::convert(ctx, src, dst);
+}
+
 }  // namespace
 
 KvCache::KvCache(const TextConfig& c, int64_t cap, Device device, DType dt) : capacity(cap), dtype(dt) {
@@ -94,32 +100,52 @@ void OpenElm::embed(const ops::Context& ctx, const int* ids, int64_t n, Tensor& 
 }
 
 void OpenElm::forward(const ops::Context& ctx, const Tensor& x, KvCache& cache, Tensor& logits, bool all_positions) {
+  forward(ctx, x, {Segment{&cache, x.shape[0]}}, logits, all_positions);
+}
+
+void OpenElm::forward(const ops::Context& ctx, const Tensor& x, const std::vector<Segment>& segments, Tensor& logits,
+                      bool all_positions) {
   const int64_t T = x.shape[0], D = c_.model_dim, V = c_.vocab_size;
-  const int64_t pos0 = cache.length, S = pos0 + T;
-  TL_CHECK(x.has_shape({T, D}) && T > 0);
-  if (S > cache.capacity) fail_internal("KV cache full: %lld + %lld positions, capacity %lld",
-                                        static_cast<long long>(pos0), static_cast<long long>(T),
-                                        static_cast<long long>(cache.capacity));
-  const int64_t out_rows = all_positions ? T : 1;
-  // The table covers the cache's whole capacity, so a step replayed as a CUDA graph never rebuilds it.
-  if (rope_.positions < cache.capacity) rope_ = ops::RopeTable::make(c_.head_dim, c_.rope_freq_constant, cache.capacity);
+  TL_CHECK(x.has_shape({T, D}) && T > 0 && !segments.empty());
+  int64_t rows = 0, capacity = 0;
+  for (const Segment& s : segments) {
+    TL_CHECK(s.rows > 0 && s.cache->dtype == segments[0].cache->dtype);
+    if (s.cache->length + s.rows > s.cache->capacity)
+      fail_internal("KV cache full: %lld + %lld positions, capacity %lld", static_cast<long long>(s.cache->length),
+                    static_cast<long long>(s.rows), static_cast<long long>(s.cache->capacity));
+    rows += s.rows;
+    capacity = std::max(capacity, s.cache->capacity);
+  }
+  TL_CHECK(rows == T);
+  const int64_t out_rows = all_positions ? T : static_cast<int64_t>(segments.size());
+  // The table covers the caches' whole capacity, so a step replayed as a CUDA graph never rebuilds it.
+  if (rope_.positions < capacity) rope_ = ops::RopeTable::make(c_.head_dim, c_.rope_freq_constant, capacity);
   TL_CHECK(logits.dtype == DType::F32 && logits.numel() == out_rows * V);
-  reserve_activations(T, x.device, cache.dtype != DType::F32);
+  reserve_activations(T, x.device, segments[0].cache->dtype != DType::F32 || segments.size() > 1);
   Tensor h = arena_.alloc(DType::F32, {T, D});  // (T, D) residual stream
   Tensor a = arena_.alloc(DType::F32, {T, D});  // (T, D) normed input / block output
   ops::copy(x, h);
   for (size_t l = 0; l < c_.layers.size(); ++l) {
     const size_t mark = arena_.mark();
-    attention_block(ctx, static_cast<int>(l), h, a, cache);
+    attention_block(ctx, static_cast<int>(l), h, a, segments);
     ffn_block(ctx, static_cast<int>(l), h, a);
     arena_.release(mark);
   }
-  cache.length = S;
+  for (const Segment& s : segments) s.cache->length += s.rows;
 
-  // Final norm and output head, on the rows whose logits are wanted.
-  Tensor last = h.rows(T - out_rows, T);
+  // Final norm and output head, on the rows whose logits are wanted (each segment's last, gathered).
   Tensor normed = a.rows(0, out_rows);
-  ops::rmsnorm(ctx, last, w_.norm, kNormEps, normed);
+  if (all_positions || segments.size() == 1) {
+    ops::rmsnorm(ctx, h.rows(T - out_rows, T), w_.norm, kNormEps, normed);
+  } else {
+    int64_t end = 0;
+    for (size_t s = 0; s < segments.size(); ++s) {
+      end += segments[s].rows;
+      Tensor dst = normed.rows(static_cast<int64_t>(s), static_cast<int64_t>(s) + 1);
+      ops::copy(h.rows(end - 1, end), dst);
+    }
+    ops::rmsnorm(ctx, normed, w_.norm, kNormEps, normed);
+  }
   Tensor out = logits.reshape({out_rows, V});
   ops::matmul(ctx, normed, w_.lm_head, nullptr, out);
 }
@@ -142,23 +168,27 @@ void OpenElm::reserve_activations(int64_t T, Device device, bool staged_kv) {
   arena_.reset();
 }
 
-// h += out_proj(attention(q, k, v)) for layer l; the new keys and values go into the cache at
-// positions cache.length .. cache.length + T - 1.
-void OpenElm::attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor& a, KvCache& cache) {
+// h += out_proj(attention(q, k, v)) for layer l; each segment's new keys and values go into its cache
+// at positions cache.length .. cache.length + rows - 1.
+void OpenElm::attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor& a,
+                              const std::vector<Segment>& segments) {
   const OpenElmLayerWeights& L = w_.layers[l];
-  const int64_t T = h.shape[0], Dh = c_.head_dim, pos0 = cache.length, S = pos0 + T;
+  const int64_t T = h.shape[0], Dh = c_.head_dim;
   const int64_t Hq = c_.layers[l].num_query_heads, Hkv = c_.layers[l].num_kv_heads;
   Tensor qkv = arena_.alloc(DType::F32, {T, (Hq + 2 * Hkv) * Dh});  // (T, (H + 2·Hkv)·Dh)
   Tensor q = arena_.alloc(DType::F32, {T, Hq, Dh});                // (T, H, Dh)
   Tensor att = arena_.alloc(DType::F32, {T, Hq, Dh});              // (T, H, Dh)
 
-  // Fused QKV projection, split into heads; K and V go straight into an F32 cache, or through the
-  // arena into an F16 one (rounded once, after the norm and the rotation).
+  // Fused QKV projection over all rows, split into heads. One sequence's K and V go straight into an
+  // F32 cache; otherwise they pass the arena and are copied into each cache (an F16 one rounds them
+  // once, after the norm and the rotation).
   ops::rmsnorm(ctx, h, L.attn_norm, kNormEps, a);
   ops::matmul(ctx, a, L.qkv, nullptr, qkv);
-  const bool f16_cache = cache.dtype == DType::F16;
-  Tensor k_new = f16_cache ? arena_.alloc(DType::F32, {T, Hkv, Dh}) : cache.k[l].tensor.rows(pos0, S);  // (T, Hkv, Dh)
-  Tensor v_new = f16_cache ? arena_.alloc(DType::F32, {T, Hkv, Dh}) : cache.v[l].tensor.rows(pos0, S);
+  KvCache& first = *segments[0].cache;
+  const bool staged = first.dtype == DType::F16 || segments.size() > 1;
+  const int64_t p0 = first.length;
+  Tensor k_new = staged ? arena_.alloc(DType::F32, {T, Hkv, Dh}) : first.k[l].tensor.rows(p0, p0 + T);  // (T, Hkv, Dh)
+  Tensor v_new = staged ? arena_.alloc(DType::F32, {T, Hkv, Dh}) : first.v[l].tensor.rows(p0, p0 + T);
   Tensor q2 = q.reshape({T, Hq * Dh}), k2 = k_new.reshape({T, Hkv * Dh}), v2 = v_new.reshape({T, Hkv * Dh});
   ops::copy_columns(qkv, 0, q2);
   ops::copy_columns(qkv, Hq * Dh, k2);
@@ -168,15 +198,22 @@ void OpenElm::attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor&
     ops::rmsnorm(ctx, q_rows, L.q_norm, kNormEps, q_rows);
     ops::rmsnorm(ctx, k_rows, L.k_norm, kNormEps, k_rows);
   }
-  ops::rope(ctx, q, pos0, rope_);
-  ops::rope(ctx, k_new, pos0, rope_);
-  if (f16_cache) {
-    Tensor k_dst = cache.k[l].tensor.rows(pos0, S), v_dst = cache.v[l].tensor.rows(pos0, S);
-    ops::convert(ctx, k_new, k_dst);
-    ops::convert(ctx, v_new, v_dst);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
+  int64_t r0 = 0;
+  for (const Segment& s : segments) {
+    KvCache& cache = *s.cache;
+    const int64_t r1 = r0 + s.rows, pos0 = cache.length, end = pos0 + s.rows;
+    Tensor qs = q.rows(r0, r1), ks = k_new.rows(r0, r1), vs = v_new.rows(r0, r1), out = att.rows(r0, r1);
+    ops::rope(ctx, qs, pos0, rope_);
+    ops::rope(ctx, ks, pos0, rope_);
+    if (staged) {
+      Tensor k_dst = cache.k[l].tensor.rows(pos0, end), v_dst = cache.v[l].tensor.rows(pos0, end);
+      store_rows(ctx, ks, k_dst);
+      store_rows(ctx, vs, v_dst);
+    }
+    ops::attention(ctx, qs, cache.k[l].tensor.rows(0, end), cache.v[l].tensor.rows(0, end), out, scale, pos0);
+    r0 = r1;
   }
-  Tensor k_all = cache.k[l].tensor.rows(0, S), v_all = cache.v[l].tensor.rows(0, S);
-  ops::attention(ctx, q, k_all, v_all, att, 1.0f / std::sqrt(static_cast<float>(Dh)), pos0);
   ops::matmul(ctx, att.reshape({T, Hq * Dh}), L.out_proj, nullptr, a);
   ops::add(ctx, h, a);
 }

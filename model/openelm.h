@@ -8,7 +8,9 @@
 //   h += concat_heads(attn) · out_projᵀ
 //   y = RMSNorm(h; ffn_norm) · proj_1ᵀ;  h += (silu(y[:, :F]) ⊙ y[:, F:]) · proj_2ᵀ   (GLU; else silu(y))
 // then logits = RMSNorm(h; norm) · lm_headᵀ (lm_head = token_embeddings when tied).
-// Prefill (T = prompt length) and decode (T = 1) run through the same forward().
+// Prefill (T = prompt length), decode (T = 1) and batched decode (one row for each of B sequences, each
+// with its own cache) run through the same forward(): the projections see all rows at once (one
+// B-row GEMM reads each weight once per step), RoPE and attention run per sequence.
 #pragma once
 
 #include <vector>
@@ -55,9 +57,21 @@ class OpenElm {
   // logits: [V] of the last position, or [T, V] when all_positions.
   void forward(const ops::Context& ctx, const Tensor& x, KvCache& cache, Tensor& logits, bool all_positions = false);
 
+  // Consecutive rows of x that continue one sequence: `rows` new positions after cache->length.
+  struct Segment {
+    KvCache* cache;
+    int64_t rows;
+  };
+  // Several sequences in one pass: x [ΣT_s, D], segment s's rows at its cache's next positions.
+  // logits [S, V]: the last row of each segment (or [ΣT_s, V], every row, when all_positions). The
+  // caches are distinct and of one dtype. Each sequence's result equals its own forward() up to the
+  // GEMM's summation order for a different row count (the bf16 path: its stated bound; F32: ~1e-6).
+  void forward(const ops::Context& ctx, const Tensor& x, const std::vector<Segment>& segments, Tensor& logits,
+               bool all_positions = false);
+
  private:
   void reserve_activations(int64_t T, Device device, bool staged_kv);  // staged_kv: K, V rows pass the arena
-  void attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor& a, KvCache& cache);
+  void attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor& a, const std::vector<Segment>& segments);
   void ffn_block(const ops::Context& ctx, int l, Tensor& h, Tensor& a);
 
   // The caller's weight views, except that on the CPU the matrices point into resident_: a copy in

@@ -164,6 +164,34 @@ void Session::decode_step(int id) {
   fed_ids_.push_back(id);
 }
 
+void Session::decode_batch(const std::vector<Session*>& sessions, const std::vector<int>& ids) {
+  TL_CHECK(!sessions.empty() && sessions.size() == ids.size());
+  if (sessions.size() == 1) return sessions[0]->decode_step(ids[0]);
+  Engine& engine = *sessions[0]->engine_;
+  const TextConfig& c = engine.config().text;
+  const int64_t B = static_cast<int64_t>(sessions.size());
+  std::vector<OpenElm::Segment> segments;
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    Session& s = *sessions[i];
+    TL_CHECK(s.engine_ == &engine);
+    if (ids[i] < 0 || ids[i] >= c.vocab_size) fail_internal("decode_batch: token id %d out of range", ids[i]);
+    if (s.length() >= s.context_length()) fail_internal("decode_batch: a session's context is full");
+    s.reserve(s.length() + 1);
+    for (const OpenElm::Segment& seen : segments) TL_CHECK(seen.cache != &s.cache_);
+    segments.push_back({&s.cache_, 1});
+  }
+  OwnedTensor x = OwnedTensor::empty(DType::F32, {B, c.model_dim}, engine.device());
+  engine.text().embed(engine.kernels(), ids.data(), B, x.tensor);
+  OwnedTensor logits = OwnedTensor::empty(DType::F32, {B, c.vocab_size}, engine.device());
+  engine.text().forward(engine.kernels(), x.tensor, segments, logits.tensor);
+  for (int64_t i = 0; i < B; ++i) {
+    Session& s = *sessions[static_cast<size_t>(i)];
+    ops::copy(logits.tensor.rows(i, i + 1).reshape({c.vocab_size}), s.logits_.tensor);
+    s.host_fresh_ = false;
+    s.fed_ids_.push_back(ids[static_cast<size_t>(i)]);
+  }
+}
+
 const float* Session::logits() {
   if (logits_.tensor.device == Device::CPU) return logits_.tensor.ptr<float>();
   if (!host_fresh_) {

@@ -72,6 +72,11 @@ class Session {
   // ---- stages ----
   void prefill(const Prompt& prompt);
   void decode_step(int id);
+  // One decode step for several sessions of one engine in a single pass: sessions[i] is fed ids[i].
+  // The projections read each weight once for all of them (a B-row GEMM instead of B GEMVs); each
+  // session's logits equal its own decode_step's up to the GEMM's summation order for B rows (F32:
+  // ~1e-6 relative; the bf16 path: within its stated bound). The sessions must be distinct.
+  static void decode_batch(const std::vector<Session*>& sessions, const std::vector<int>& ids);
   // Logits [V] of the last position fed (host memory; valid until the next stage call).
   const float* logits();
   Generation generate(const GenerateParams& params, const std::function<bool(int)>& on_token = nullptr);

@@ -87,9 +87,9 @@ void gemv_int8(const Team& team, const float* x, int64_t T, int64_t K, const Qua
 
 void gemm(const Exec& e, const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
           int64_t N) {
-  if (e.int8_gemv && T < 4 && is_quantized(wt))
+  if (e.int8_gemv && T <= kGemvMaxRows && is_quantized(wt))
     return gemv_int8(e.team, x, T, K, *static_cast<const QuantMatrix*>(w), wt, bias, y, N);
-  if (e.bf16 && T >= 4) return gemm_bf16_all(e.team, e.bf16_kernel, e.bf16_kc, x, T, K, w, wt, bias, y, N);
+  if (e.bf16 && T > kGemvMaxRows) return gemm_bf16_all(e.team, e.bf16_kernel, e.bf16_kc, x, T, K, w, wt, bias, y, N);
   gemm_f32(e.team, *e.isa, x, T, K, w, wt, bias, y, N);
 }
 

@@ -37,8 +37,8 @@ using GemmRung = Rung<GemmFn>;
 // The rungs this CPU can run, in ladder order (find one by name with find_rung), threaded over `team`.
 std::vector<GemmRung> gemm_ladder(const Team& team = {});
 
-// The engine's GEMM: the F32 register tile of e.isa, or with e.bf16 (and T >= 4) e.bf16_kernel.
-// T < 4 is decode: the table's GEMV (gemv.inc).
+// The engine's GEMM: the F32 register tile of e.isa, or with e.bf16 (and T > kGemvMaxRows)
+// e.bf16_kernel. T <= kGemvMaxRows is decode: the table's GEMV (gemv.inc), one weight read for all rows.
 void gemm(const Exec& e, const float* x, int64_t T, int64_t K, const void* w, DType wt, const float* bias, float* y,
           int64_t N);
 // The F32 GEMM with rows of x produced by `gather` a strip at a time (patch embedding).

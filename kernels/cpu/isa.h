@@ -17,6 +17,12 @@ namespace tl::cpu {
 // Fills dst[r][k - k0] (row stride kb) with x[t0 + r][k] for r < rows, k0 <= k < k0 + kb.
 using GatherRows = void (*)(const void* ctx, int64_t t0, int64_t rows, int64_t k0, int64_t kb, float* dst);
 
+// Up to this many rows of x, gemm is the GEMV (gemv.inc): each weight row streamed once for all rows,
+// every output summed in the same order for any row count. A batched decode step (one row per
+// sequence) therefore gives each sequence exactly its single-sequence result, on every path (the bf16
+// GEMM only takes larger T).
+constexpr int64_t kGemvMaxRows = 8;
+
 struct IsaKernels {
   const char* name;
   int gemm_columns;  // the F32 GEMM's panel width: threads split N in multiples of it

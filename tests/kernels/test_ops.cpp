@@ -107,7 +107,7 @@ TEST(Kernels, IsaGemmMatchesReferenceAllTablesDtypesAndTails) {
             for (int64_t i = 0; i < n; ++i) std::copy_n(r.x + (t0 + i) * r.K + k0, kb, dst + i * kb);
           }
         } rows{x.tensor.ptr<float>(), s.K};
-        if (s.T >= 4) {
+        if (s.T > cpu::kGemvMaxRows) {  // below it gemm is the GEMV (gemv.inc)
           isa->gemm_gather(&Rows::fetch, &rows, s.T, s.K, w.tensor.data, dt, b.tensor.ptr<float>(), viag.tensor.ptr<float>(),
                            s.N, 0, s.N);
           EXPECT_EQ(max_rel(viag.tensor, got.tensor), 0.0) << isa->name << " gather";
@@ -461,7 +461,7 @@ TEST(Kernels, PreconditionsAreCheckedNotAssumed) {
   EXPECT_THROW(ops::attention(kCpu, q.tensor, k.tensor, k.tensor, q.tensor, 1.0f, 0), Error);  // 3 heads over 2 KV heads
 }
 
-// Decode GEMV (gemv.inc, the T < 4 path of every table's gemm): tails of every unrolled step and of
+// Decode GEMV (gemv.inc, the T <= kGemvMaxRows path of every table's gemm): tails of every unrolled step and of
 // the prefetch (K from 1 to past a 4 KiB row), a row sub-range at both ends of the matrix, the real
 // decode shapes (the largest layer's QKV and FFN out, the output head), on every table and dtype.
 TEST(Kernels, DecodeGemvTailsRangesAndModelShapesAllTables) {
@@ -490,6 +490,29 @@ TEST(Kernels, DecodeGemvTailsRangesAndModelShapesAllTables) {
   ref::matmul(x.tensor, w.tensor, nullptr, want.tensor);
   ops::matmul(kCpu, x.tensor, w.tensor, nullptr, got.tensor);
   EXPECT_LE(max_rel(got.tensor, want.tensor), 2e-6);
+}
+
+// The batched decode GEMV: every row of a T-row call (T = 2 .. kGemvMaxRows, whole groups of rows
+// and their remainders) is bit for bit the single-row result, on every table and dtype, so a
+// sequence's tokens do not depend on the sequences it is batched with.
+TEST(Kernels, BatchedGemvRowsEqualSingleRowsExactlyAllTables) {
+  for (DType dt : {DType::F16, DType::BF16, DType::F32})
+    for (int64_t K : {1, 37, 64, 1537}) {
+      const int64_t N = 21, T = cpu::kGemvMaxRows;
+      OwnedTensor x = random_f32({T, K}), w = random_weight(dt, {N, K}, 0.1f), b = random_f32({N});
+      for (const cpu::IsaKernels* isa : isa_tables()) {
+        std::vector<float> alone(static_cast<size_t>(T * N));
+        for (int64_t t = 0; t < T; ++t)
+          isa->gemm(x.tensor.ptr<float>() + t * K, 1, K, w.tensor.data, dt, b.tensor.ptr<float>(), &alone[t * N], N, 0, N);
+        for (int64_t rows = 2; rows <= T; ++rows) {
+          std::vector<float> batched(static_cast<size_t>(rows * N));
+          isa->gemm(x.tensor.ptr<float>(), rows, K, w.tensor.data, dt, b.tensor.ptr<float>(), batched.data(), N, 0, N);
+          for (int64_t i = 0; i < rows * N; ++i)
+            ASSERT_EQ(batched[i], alone[i]) << isa->name << " " << dtype_name(dt) << " K=" << K << " rows=" << rows
+                                            << " at " << i;
+        }
+      }
+    }
 }
 
 // Decode attention (attention_decode.inc, the T < 4 path of every table): the key tails of the
