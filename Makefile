@@ -23,12 +23,12 @@ MODEL_DIR   ?= models/TinyLLaVA-OpenELM-450M-SigLIP-0.89B
 HF_URL      ?= https://huggingface.co/jiajunlong/TinyLLaVA-OpenELM-450M-SigLIP-0.89B/resolve/main
 IMAGE       ?= tests/fixtures/images/demo.png
 PROMPT      ?= What are these?
-DEB_PACKAGES := cmake make g++ libeigen3-dev libstb-dev libgtest-dev libbenchmark-dev curl libjpeg62-turbo-dev libwebp-dev libtiff-dev pkgconf
+DEB_PACKAGES := cmake make g++ libeigen3-dev libstb-dev libgtest-dev libbenchmark-dev curl libjpeg62-turbo-dev libwebp-dev libtiff-dev pkgconf libcpp-httplib-dev
 SHELL := /bin/bash
 
 .PHONY: all build configure test bench demo run model deps clean test-sanitize fuzz cuda-emu
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := json safetensors config sentencepiece tokenizer image npy quantized
+FUZZ_TARGETS := json safetensors config sentencepiece tokenizer image npy quantized request
 
 all: build
 

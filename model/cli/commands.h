@@ -15,6 +15,7 @@ int cmd_dump(int argc, char** argv);
 int cmd_embed(int argc, char** argv);     // tinyllava embed -m DIR -i IMAGE -o FILE.npy
 int cmd_chat(int argc, char** argv);      // tinyllava chat -m DIR [-i IMAGE] ...      // tinyllava dump -m DIR [-i IMAGE] -p PROMPT -o OUTDIR ...
 int cmd_bench(int argc, char** argv);     // tinyllava bench -m DIR [--precision ...] [--repeat N] [--json]
-int cmd_roofline(int argc, char** argv);  // tinyllava roofline [-m DIR] [-o FILE.svg] [-t N] [--precision ...]
+int cmd_roofline(int argc, char** argv);
+int cmd_serve(int argc, char** argv);     // tinyllava serve -m DIR [--port N] [--parallel N] ... (with cpp-httplib)  // tinyllava roofline [-m DIR] [-o FILE.svg] [-t N] [--precision ...]
 
 }  // namespace tl::cli

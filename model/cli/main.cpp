@@ -25,6 +25,7 @@ const char kUsage[] =
     "  dump   -m DIR [-i IMAGE] -p PROMPT -o DIR   write every stage of the exact pipeline as .npy\n"
     "  bench  -m DIR        time one image question end to end (add --json for one JSON line)\n"
     "  roofline [-m DIR]    time every kernel at the model's shapes; draw them on this CPU's roofline (SVG)\n"
+    "  serve  -m DIR        an OpenAI-compatible HTTP server (chat, completions, images, streaming)\n"
     "  info   -m DIR        validate a checkpoint and describe it\n"
     "  synth  -o DIR        write a random-weight checkpoint in the Hugging Face layout\n"
     "  quantize -m SRC -o DST --type q8|q4   rewrite a checkpoint with 8- or 4-bit Linear weights\n"
@@ -57,7 +58,15 @@ int main(int argc, char** argv) {
     if (!std::strcmp(cmd, "embed")) return tl::cli::cmd_embed(argc, argv);
     if (!std::strcmp(cmd, "bench")) return tl::cli::cmd_bench(argc, argv);
     if (!std::strcmp(cmd, "roofline")) return tl::cli::cmd_roofline(argc, argv);
-    std::fprintf(stderr, "tinyllava: error: unknown command '%s' (expected run, chat, embed, dump, bench, roofline, info, synth, quantize, compare or tokenize)\n", cmd);
+    if (!std::strcmp(cmd, "serve")) {
+#ifdef TINYLLAVA_HAS_SERVER
+      return tl::cli::cmd_serve(argc, argv);
+#else
+      tl::fail_input("serve: this build has no HTTP server (cpp-httplib was not found at configure time; "
+                     "Debian: libcpp-httplib-dev, or 'make deps', then rebuild)");
+#endif
+    }
+    std::fprintf(stderr, "tinyllava: error: unknown command '%s' (expected run, chat, serve, embed, dump, bench, roofline, info, synth, quantize, compare or tokenize)\n", cmd);
     return 2;
   } catch (const tl::Error& e) {
     std::fflush(stdout);

@@ -1,0 +1,106 @@
+// model/cli/serve.cpp — `tinyllava serve`: the OpenAI-compatible HTTP server (model/server/server.h)
+// with SIGTERM / SIGINT draining the requests in flight before the process exits.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "model/cli/args.h"
+#include "model/cli/commands.h"
+#include "model/cli/options.h"
+#include "model/image.h"
+#include "model/server/server.h"
+#include "tensor/error.h"
+
+namespace tl::cli {
+
+namespace {
+
+std::string base_name(std::string dir) {
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const size_t slash = dir.rfind('/');
+  return slash == std::string::npos ? dir : dir.substr(slash + 1);
+}
+
+}  // namespace
+
+int cmd_serve(int argc, char** argv) {
+  std::vector<Option> options = {
+      {"-m", "--model", "DIR", "checkpoint directory"},
+      {nullptr, "--host", "ADDR", "address to listen on (default 127.0.0.1: this machine only)"},
+      {nullptr, "--port", "N", "port (default 8080; 0: any free port, printed)"},
+      {nullptr, "--parallel", "N", "requests generating at once, decoded as one batch (default 4)"},
+      {nullptr, "--queue", "N", "requests that may wait for a slot; more are answered 429 (default 32)"},
+      {nullptr, "--timeout", "S", "a request still generating after S seconds ends with finish_reason length (default 600)"},
+      {nullptr, "--api-key", "KEY", "require 'Authorization: Bearer KEY' (default: $TINYLLAVA_API_KEY, else none)"},
+      {nullptr, "--allow-remote-images", nullptr, "accept http(s) image URLs (fetched with a size and a time limit)"},
+      {nullptr, "--max-body", "MB", "largest request body (default 32)"},
+      {nullptr, "--max-image-pixels", "N", "largest image, in pixels (default 16777216)"},
+      {nullptr, "--alias", "NAME", "the model's name in /v1/models and answers (default: the directory's name)"},
+  };
+  for (const Option& o : engine_option_list(true)) options.push_back(o);
+  Args args("serve", "Serve the model over HTTP with the OpenAI chat and completions API.", options);
+  if (!args.parse(argc, argv, 2)) return 0;
+  const std::string dir = args.required("--model");
+  server::ServerOptions opt;
+  opt.host = args.str("--host", "127.0.0.1");
+  opt.port = static_cast<int>(args.integer("--port", 8080, 0, 65535));
+  opt.scheduler.slots = static_cast<int>(args.integer("--parallel", 4, 1, 64));
+  opt.scheduler.max_queued = static_cast<size_t>(args.integer("--queue", 32, 0, 4096));
+  opt.scheduler.timeout_s = args.number("--timeout", 600, 0.001, 1e7);
+  const char* env_key = std::getenv("TINYLLAVA_API_KEY");
+  opt.api_key = args.str("--api-key", env_key ? env_key : "");
+  opt.allow_remote_images = args.has("--allow-remote-images");
+  opt.max_body_bytes = static_cast<size_t>(args.integer("--max-body", 32, 1, 4096)) << 20;
+  opt.max_image_pixels = args.integer("--max-image-pixels", 16ll << 20, 1, kMaxImagePixels);
+  opt.model_id = args.str("--alias", base_name(dir));
+  const EngineOptions engine_opts = engine_options(args, "serve");
+
+  // Every thread started from here on inherits the blocked signals; one thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a client that left is seen by the write that fails
+
+  server::Server srv(opt, [&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto engine = std::make_unique<Engine>(dir, engine_opts);
+    std::fprintf(stderr, "tinyllava serve: %s loaded in %.1f s (%s); ready\n", dir.c_str(),
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                 engine_summary(*engine).c_str());
+    return engine;
+  });
+  std::fprintf(stderr, "tinyllava serve: listening on http://%s:%d (%d slots, queue %zu%s)\n", opt.host.c_str(),
+               srv.port(), opt.scheduler.slots, opt.scheduler.max_queued, opt.api_key.empty() ? "" : ", API key required");
+  std::atomic<bool> done{false};
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    if (done) return;
+    std::fprintf(stderr, "tinyllava serve: %s: finishing the requests in flight, then exiting\n",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    srv.shutdown();
+  });
+  auto stop_waiter = [&] {  // ends the waiter if no signal came
+    done = true;
+    pthread_kill(waiter.native_handle(), SIGTERM);
+    waiter.join();
+  };
+  try {
+    srv.run();
+  } catch (...) {
+    stop_waiter();
+    throw;
+  }
+  stop_waiter();
+  std::fprintf(stderr, "tinyllava serve: stopped\n");
+  return 0;
+}
+
+}  // namespace tl::cli
