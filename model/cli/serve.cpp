@@ -80,12 +80,18 @@ int cmd_serve(int argc, char** argv) {
                srv.port(), opt.scheduler.slots, opt.scheduler.max_queued, opt.api_key.empty() ? "" : ", API key required");
   std::atomic<bool> done{false};
   std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
-    if (done) return;
-    std::fprintf(stderr, "tinyllava serve: %s: finishing the requests in flight, then exiting\n",
-                 sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    srv.shutdown();
+    for (int signals = 0;; ++signals) {
+      int sig = 0;
+      sigwait(&stop_signals, &sig);
+      if (done) return;
+      if (signals > 0) {  // a second signal: leave now
+        std::fprintf(stderr, "tinyllava serve: second signal: exiting without waiting\n");
+        std::_Exit(130);
+      }
+      std::fprintf(stderr, "tinyllava serve: %s: finishing the requests in flight, then exiting (again to leave now)\n",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      srv.shutdown();
+    }
   });
   auto stop_waiter = [&] {  // ends the waiter if no signal came
     done = true;

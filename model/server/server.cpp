@@ -76,6 +76,28 @@ class ConnectionWatch {
   int remote_port_ = -1, local_port_ = -1;
 };
 
+// cpp-httplib 0.11 listens with a backlog of 5: a burst of clients connecting at once has some SYNs
+// dropped and retried a second later. Linux lets listen() be called again on the listening socket
+// (found by its port) to raise the backlog.
+void widen_backlog(int port) {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) return;
+  while (dirent* e = ::readdir(d)) {
+    const int fd = std::atoi(e->d_name);
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    sockaddr_storage self = {};
+    socklen_t sl = sizeof self;
+    if (fd <= 2 || ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &sl) != 0)
+      continue;
+    const int p = self.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&self)->sin6_port)
+                                              : ntohs(reinterpret_cast<sockaddr_in*>(&self)->sin_port);
+    if (p == port) ::listen(fd, 256);
+  }
+  ::closedir(d);
+}
+
 void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
   res.set_content(error_body(e), "application/json");
@@ -127,11 +149,13 @@ Server::Server(const ServerOptions& options, std::function<std::unique_ptr<Engin
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_->set_payload_max_length(options.max_body_bytes);
   http_->set_keep_alive_timeout(5);
+  http_->set_tcp_nodelay(true);  // each event leaves at once (not after the client's delayed ACK, ~40 ms)
   routes();
   port_ = options.port == 0 ? http_->bind_to_any_port(options.host)
                             : (http_->bind_to_port(options.host, options.port) ? options.port : -1);
   if (port_ <= 0) fail_input("--host/--port: cannot listen on %s:%d (in use, or not an address of this machine)",
                              options.host.c_str(), options.port);
+  widen_backlog(port_);
   loader_ = std::thread([this, load] {
     try {
       engine_ = load();
@@ -154,7 +178,18 @@ Server::~Server() {
 }
 
 void Server::run() {
+  // httplib's stop() does nothing before the listener runs: a shutdown() that came earlier (a signal,
+  // a failed load) is applied here once it does.
+  std::atomic<bool> listening_done{false};
+  std::thread stopper([&] {
+    while (!listening_done) {
+      if (stopping_ && http_->is_running()) http_->stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
   http_->listen_after_bind();
+  listening_done = true;
+  stopper.join();
   loader_.join();
   scheduler_.reset();  // every handler has returned: nothing waits on a job any more
   std::lock_guard<std::mutex> lk(load_mu_);
