@@ -34,6 +34,7 @@ int cmd_serve(int argc, char** argv) {
       {nullptr, "--host", "ADDR", "address to listen on (default 127.0.0.1: this machine only)"},
       {nullptr, "--port", "N", "port (default 8080; 0: any free port, printed)"},
       {nullptr, "--parallel", "N", "requests generating at once, decoded as one batch (default 4)"},
+      {nullptr, "--no-batch", nullptr, "decode the slots one after another instead of as one batch (for comparison)"},
       {nullptr, "--queue", "N", "requests that may wait for a slot; more are answered 429 (default 32)"},
       {nullptr, "--timeout", "S", "a request still generating after S seconds ends with finish_reason length (default 600)"},
       {nullptr, "--api-key", "KEY", "require 'Authorization: Bearer KEY' (default: $TINYLLAVA_API_KEY, else none)"},
@@ -50,6 +51,7 @@ int cmd_serve(int argc, char** argv) {
   opt.host = args.str("--host", "127.0.0.1");
   opt.port = static_cast<int>(args.integer("--port", 8080, 0, 65535));
   opt.scheduler.slots = static_cast<int>(args.integer("--parallel", 4, 1, 64));
+  opt.scheduler.batch = !args.has("--no-batch");
   opt.scheduler.max_queued = static_cast<size_t>(args.integer("--queue", 32, 0, 4096));
   opt.scheduler.timeout_s = args.number("--timeout", 600, 0.001, 1e7);
   const char* env_key = std::getenv("TINYLLAVA_API_KEY");

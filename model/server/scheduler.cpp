@@ -230,7 +230,11 @@ void Scheduler::decode_all() {
     }
   if (batch.empty()) return;
   try {
-    Session::decode_batch(sessions, ids);
+    if (options_.batch) {
+      Session::decode_batch(sessions, ids);
+    } else {
+      for (size_t i = 0; i < sessions.size(); ++i) sessions[i]->decode_step(ids[i]);
+    }
   } catch (const Error& e) {
     for (Slot* s : batch) {
       s->job->fail(ApiError(500, "server_error", e.what()));

@@ -80,6 +80,7 @@ struct SchedulerOptions {
   int slots = 4;                   // requests generating at once (the decode batch's rows)
   size_t max_queued = 32;          // waiting for a slot beyond that: 429
   double timeout_s = 600;          // a request still running after this ends with finish_reason "length"
+  bool batch = true;               // false: each slot's decode step on its own (the benchmark's baseline)
 };
 
 class Scheduler {
