@@ -45,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "model/server/protocol.h"
 #include "weights/json.h"
 
 namespace {
@@ -140,19 +141,6 @@ Options parse_args(int argc, char** argv) {
 
 // ---- the request --------------------------------------------------------------------------------------
 
-std::string base64_encode(std::string_view bytes) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    const size_t n = std::min<size_t>(3, bytes.size() - i);
-    uint32_t v = 0;
-    for (size_t k = 0; k < 3; ++k) v = v << 8 | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
-    for (size_t k = 0; k < 4; ++k) out += k <= n ? kAlphabet[(v >> (18 - 6 * k)) & 63] : '=';
-  }
-  return out;
-}
-
 // The file as a data: URI; the media type from its extension (the server decodes by content anyway).
 std::string image_data_uri(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -161,7 +149,7 @@ std::string image_data_uri(const std::string& path) {
   std::string ext = path.substr(path.rfind('.') == std::string::npos ? path.size() : path.rfind('.') + 1);
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
   const std::string type = ext == "jpg" || ext == "jpeg" ? "jpeg" : ext.empty() ? "png" : ext;
-  return "data:image/" + type + ";base64," + base64_encode(bytes);
+  return "data:image/" + type + ";base64," + tl::server::base64_encode(bytes);
 }
 
 std::string request_body(const Options& o, const std::string& text, const std::string& image_uri) {

@@ -26,6 +26,66 @@ std::string base_name(std::string dir) {
   return slash == std::string::npos ? dir : dir.substr(slash + 1);
 }
 
+server::ServerOptions server_options(const Args& args, const std::string& dir) {
+  server::ServerOptions opt;
+  opt.host = args.str("--host", "127.0.0.1");
+  opt.port = static_cast<int>(args.integer("--port", 8080, 0, 65535));
+  opt.scheduler.slots = static_cast<int>(args.integer("--parallel", 4, 1, 64));
+  opt.scheduler.batch = !args.has("--no-batch");
+  opt.scheduler.max_queued = static_cast<size_t>(args.integer("--queue", 32, 0, 4096));
+  opt.scheduler.timeout_s = args.number("--timeout", 600, 0.001, 1e7);
+  const char* env_key = std::getenv("TINYLLAVA_API_KEY");
+  opt.api_key = args.str("--api-key", env_key ? env_key : "");
+  opt.allow_remote_images = args.has("--allow-remote-images");
+  opt.max_body_bytes = static_cast<size_t>(args.integer("--max-body", 32, 1, 4096)) << 20;
+  opt.max_image_pixels = args.integer("--max-image-pixels", 16ll << 20, 1, kMaxImagePixels);
+  opt.model_id = args.str("--alias", base_name(dir));
+  return opt;
+}
+
+// SIGTERM and SIGINT blocked in this thread (and so in every thread it starts), SIGPIPE ignored (a
+// client that left is seen by the write that fails).
+sigset_t block_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return set;
+}
+
+// A thread that waits for the blocked signals: the first shuts the server down (it finishes the
+// requests in flight), a second exits at once. Destroying it ends the thread.
+class SignalWaiter {
+ public:
+  SignalWaiter(const sigset_t& signals, server::Server& srv) : signals_(signals), thread_([this, &srv] { wait(srv); }) {}
+  ~SignalWaiter() {
+    done_ = true;
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+
+ private:
+  void wait(server::Server& srv) {
+    for (int received = 0;; ++received) {
+      int sig = 0;
+      sigwait(&signals_, &sig);
+      if (done_) return;
+      if (received > 0) {
+        std::fprintf(stderr, "tinyllava serve: second signal: exiting without waiting\n");
+        std::_Exit(130);
+      }
+      std::fprintf(stderr, "tinyllava serve: %s: finishing the requests in flight, then exiting (again to leave now)\n",
+                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      srv.shutdown();
+    }
+  }
+  sigset_t signals_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
 }  // namespace
 
 int cmd_serve(int argc, char** argv) {
@@ -47,29 +107,9 @@ int cmd_serve(int argc, char** argv) {
   Args args("serve", "Serve the model over HTTP with the OpenAI chat and completions API.", options);
   if (!args.parse(argc, argv, 2)) return 0;
   const std::string dir = args.required("--model");
-  server::ServerOptions opt;
-  opt.host = args.str("--host", "127.0.0.1");
-  opt.port = static_cast<int>(args.integer("--port", 8080, 0, 65535));
-  opt.scheduler.slots = static_cast<int>(args.integer("--parallel", 4, 1, 64));
-  opt.scheduler.batch = !args.has("--no-batch");
-  opt.scheduler.max_queued = static_cast<size_t>(args.integer("--queue", 32, 0, 4096));
-  opt.scheduler.timeout_s = args.number("--timeout", 600, 0.001, 1e7);
-  const char* env_key = std::getenv("TINYLLAVA_API_KEY");
-  opt.api_key = args.str("--api-key", env_key ? env_key : "");
-  opt.allow_remote_images = args.has("--allow-remote-images");
-  opt.max_body_bytes = static_cast<size_t>(args.integer("--max-body", 32, 1, 4096)) << 20;
-  opt.max_image_pixels = args.integer("--max-image-pixels", 16ll << 20, 1, kMaxImagePixels);
-  opt.model_id = args.str("--alias", base_name(dir));
+  const server::ServerOptions opt = server_options(args, dir);
   const EngineOptions engine_opts = engine_options(args, "serve");
-
-  // Every thread started from here on inherits the blocked signals; one thread waits for them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);  // a client that left is seen by the write that fails
-
+  const sigset_t stop_signals = block_stop_signals();  // before any thread starts: they all inherit it
   server::Server srv(opt, [&] {
     const auto t0 = std::chrono::steady_clock::now();
     auto engine = std::make_unique<Engine>(dir, engine_opts);
@@ -80,33 +120,8 @@ int cmd_serve(int argc, char** argv) {
   });
   std::fprintf(stderr, "tinyllava serve: listening on http://%s:%d (%d slots, queue %zu%s)\n", opt.host.c_str(),
                srv.port(), opt.scheduler.slots, opt.scheduler.max_queued, opt.api_key.empty() ? "" : ", API key required");
-  std::atomic<bool> done{false};
-  std::thread waiter([&] {
-    for (int signals = 0;; ++signals) {
-      int sig = 0;
-      sigwait(&stop_signals, &sig);
-      if (done) return;
-      if (signals > 0) {  // a second signal: leave now
-        std::fprintf(stderr, "tinyllava serve: second signal: exiting without waiting\n");
-        std::_Exit(130);
-      }
-      std::fprintf(stderr, "tinyllava serve: %s: finishing the requests in flight, then exiting (again to leave now)\n",
-                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      srv.shutdown();
-    }
-  });
-  auto stop_waiter = [&] {  // ends the waiter if no signal came
-    done = true;
-    pthread_kill(waiter.native_handle(), SIGTERM);
-    waiter.join();
-  };
-  try {
-    srv.run();
-  } catch (...) {
-    stop_waiter();
-    throw;
-  }
-  stop_waiter();
+  SignalWaiter waiter(stop_signals, srv);
+  srv.run();
   std::fprintf(stderr, "tinyllava serve: stopped\n");
   return 0;
 }

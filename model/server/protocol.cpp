@@ -1,6 +1,7 @@
 // model/server/protocol.cpp — OpenAI requests in, answers out (contract in protocol.h).
 #include "model/server/protocol.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdarg>
 
@@ -304,6 +305,19 @@ std::optional<std::string> base64_decode(std::string_view s) {
   return out;
 }
 
+std::string base64_encode(std::string_view bytes) {
+  static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t v = 0;
+    for (size_t k = 0; k < 3; ++k) v = v << 8 | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    for (size_t k = 0; k < 4; ++k) out += k <= n ? kAlphabet[(v >> (18 - 6 * k)) & 63] : '=';
+  }
+  return out;
+}
+
 // ---- answers -------------------------------------------------------------------------------------------
 
 namespace {
@@ -325,48 +339,45 @@ Value envelope(const CompletionRequest& r, const std::string& id, int64_t create
   return v;
 }
 
-Value finish_value(const std::string& finish_reason) {
-  return finish_reason.empty() ? Value() : Value::string(finish_reason);
+}  // namespace
+
+namespace {
+
+// The answer's one choice: `body` is the chat message or delta (ignored for completions, which carry text).
+Value one_choice(const CompletionRequest& r, Value body, const char* body_key, const std::string& text,
+                 const std::string& finish_reason) {
+  Value choice = Value::object();
+  choice.set("index", Value::integer(0));
+  if (r.chat) {
+    choice.set(body_key, std::move(body));
+  } else {
+    choice.set("text", Value::string(text));
+  }
+  choice.set("logprobs", Value());
+  choice.set("finish_reason", finish_reason.empty() ? Value() : Value::string(finish_reason));
+  return Value::array({std::move(choice)});
 }
 
 }  // namespace
 
 std::string completion_body(const CompletionRequest& r, const std::string& id, int64_t created, const std::string& text,
                             const std::string& finish_reason, const Usage& usage) {
+  Value message = Value::object();
+  message.set("role", Value::string("assistant"));
+  message.set("content", Value::string(text));
   Value v = envelope(r, id, created, false);
-  Value choice = Value::object();
-  choice.set("index", Value::integer(0));
-  if (r.chat) {
-    Value message = Value::object();
-    message.set("role", Value::string("assistant"));
-    message.set("content", Value::string(text));
-    choice.set("message", std::move(message));
-  } else {
-    choice.set("text", Value::string(text));
-  }
-  choice.set("logprobs", Value());
-  choice.set("finish_reason", finish_value(finish_reason));
-  v.set("choices", Value::array({std::move(choice)}));
+  v.set("choices", one_choice(r, std::move(message), "message", text, finish_reason));
   v.set("usage", usage_value(usage));
   return json::dump(v);
 }
 
 std::string stream_chunk(const CompletionRequest& r, const std::string& id, int64_t created, const std::string& text,
                          const std::string& finish_reason, bool first) {
+  Value delta = Value::object();
+  if (first) delta.set("role", Value::string("assistant"));
+  if (!text.empty() || (first && finish_reason.empty())) delta.set("content", Value::string(text));
   Value v = envelope(r, id, created, true);
-  Value choice = Value::object();
-  choice.set("index", Value::integer(0));
-  if (r.chat) {
-    Value delta = Value::object();
-    if (first) delta.set("role", Value::string("assistant"));
-    if (!text.empty() || (first && finish_reason.empty())) delta.set("content", Value::string(text));
-    choice.set("delta", std::move(delta));
-  } else {
-    choice.set("text", Value::string(text));
-  }
-  choice.set("logprobs", Value());
-  choice.set("finish_reason", finish_value(finish_reason));
-  v.set("choices", Value::array({std::move(choice)}));
+  v.set("choices", one_choice(r, std::move(delta), "delta", text, finish_reason));
   return json::dump(v);
 }
 

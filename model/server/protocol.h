@@ -69,8 +69,10 @@ struct CompletionRequest {
 // Parses and validates a request body; throws ApiError (400) naming the field at fault.
 CompletionRequest parse_request(std::string_view body, bool chat, const RequestLimits& limits = {});
 
-// Standard base64 (RFC 4648 §4, padding optional); nullopt when `text` is not base64.
+// Standard base64 (RFC 4648 §4): decoding takes padding as optional and returns nullopt for anything
+// else; encoding pads (clients build data: URIs with it: bench_server, the tests).
 std::optional<std::string> base64_decode(std::string_view text);
+std::string base64_encode(std::string_view bytes);
 
 // ---- answers -------------------------------------------------------------------------------------------
 struct Usage {

@@ -137,7 +137,7 @@ std::shared_ptr<Job> Scheduler::submit(JobInput input) {
   auto job = std::make_shared<Job>(std::move(input));
   {
     std::lock_guard<std::mutex> lk(mu_);
-    if (draining_ || quit_) throw ApiError(503, "server_error", "the server is shutting down");
+    if (quit_) throw ApiError(503, "server_error", "the server is shutting down");
     if (static_cast<size_t>(active_) + queue_.size() >= static_cast<size_t>(options_.slots) + options_.max_queued)
       throw ApiError(429, "rate_limit_error",
                      strfmt("all %d slots are busy and %zu requests are queued; retry later", options_.slots, queue_.size()));
@@ -145,13 +145,6 @@ std::shared_ptr<Job> Scheduler::submit(JobInput input) {
   }
   cv_.notify_all();
   return job;
-}
-
-void Scheduler::drain() {
-  std::unique_lock<std::mutex> lk(mu_);
-  draining_ = true;
-  cv_.notify_all();
-  cv_.wait(lk, [&] { return queue_.empty() && active_ == 0; });
 }
 
 void Scheduler::loop() {
@@ -168,7 +161,6 @@ void Scheduler::loop() {
         s->state = Slot::State::Prefill;
         ++active_;
       }
-      if (draining_ && queue_.empty() && active_ == 0) cv_.notify_all();
     }
     for (auto& s : slots_) sweep(*s);
     for (auto& s : slots_)
@@ -198,13 +190,9 @@ void Scheduler::start(Slot& s) {
     }
     s.session.prefill(prompt);
   } catch (const Error& e) {
-    s.job->fail(ApiError(e.kind() == ErrorKind::BadInput ? 400 : 500,
-                         e.kind() == ErrorKind::BadInput ? "invalid_request_error" : "server_error", e.what()));
-    s.job.reset();
-    s.state = Slot::State::Idle;
-    --active_;
-    cv_.notify_all();
-    return;
+    const bool input = e.kind() == ErrorKind::BadInput;
+    s.job->fail(ApiError(input ? 400 : 500, input ? "invalid_request_error" : "server_error", e.what()));
+    return end(s, "");
   }
   metrics_.tokens(in.positions, 0);
   in.pixels.clear();  // the rows are in the cache (and the engine's image cache)
@@ -281,7 +269,6 @@ void Scheduler::end(Slot& s, const std::string& reason) {
   s.answer.reset();
   s.state = Slot::State::Idle;
   --active_;
-  cv_.notify_all();
 }
 
 }  // namespace tl::server

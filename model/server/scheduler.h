@@ -90,10 +90,9 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Queues a job; ApiError 429 when the queue is full, 503 once draining.
+  // Queues a job; ApiError 429 when every slot is busy and the queue is full. (Draining on shutdown is
+  // the HTTP server's: it stops accepting, and its handlers wait for their jobs.)
   std::shared_ptr<Job> submit(JobInput input);
-  // Stops admitting new jobs; returns when every queued and running job has ended.
-  void drain();
   int active() const { return active_; }
   size_t queued() const;
 
@@ -113,7 +112,7 @@ class Scheduler {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
-  bool draining_ = false, quit_ = false;
+  bool quit_ = false;
   std::atomic<int> active_{0};
   std::thread thread_;
 };

@@ -7,7 +7,6 @@
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,81 +25,138 @@ namespace {
 
 constexpr auto kPoll = std::chrono::milliseconds(100);  // how often a waiting request looks at its client
 
-// The socket of a request's connection, found by its two ends (cpp-httplib 0.11 does not hand it to
-// handlers), so a handler can tell when the client has gone.
+// cpp-httplib 0.11 does not hand its sockets to the server's code; the two things below need them, so
+// they are found among this process's descriptors by what they are bound to.
+
+// "address:port" of a socket's own end (peer = false) or the other end; empty when it is not a socket.
+std::string socket_end(int fd, bool peer) {
+  sockaddr_storage a = {};
+  socklen_t len = sizeof a;
+  if ((peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len)
+            : ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len)) != 0)
+    return "";
+  char host[NI_MAXHOST], serv[NI_MAXSERV];
+  if (::getnameinfo(reinterpret_cast<sockaddr*>(&a), len, host, sizeof host, serv, sizeof serv,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+    return "";
+  return std::string(host) + ":" + serv;
+}
+
+// The first descriptor (above stderr) for which `match` is true, or -1.
+template <typename Match>
+int find_descriptor(const Match& match) {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (!d) return -1;
+  int found = -1;
+  while (dirent* e = ::readdir(d)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd > 2 && match(fd)) {
+      found = fd;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
+}
+
+// The connection a request came on, so a waiting handler can tell when the client has gone.
 class ConnectionWatch {
  public:
-  explicit ConnectionWatch(const httplib::Request& req) {
-    DIR* d = ::opendir("/proc/self/fd");
-    if (!d) return;
-    while (dirent* e = ::readdir(d)) {
-      const int fd = std::atoi(e->d_name);
-      if (fd > 2 && same_ends(fd, req.remote_addr, req.remote_port, req.local_port)) {
-        fd_ = fd;
-        remote_addr_ = req.remote_addr;
-        remote_port_ = req.remote_port;
-        local_port_ = req.local_port;
-        break;
-      }
-    }
-    ::closedir(d);
+  explicit ConnectionWatch(const httplib::Request& req)
+      : peer_(req.remote_addr + ":" + std::to_string(req.remote_port)), port_(":" + std::to_string(req.local_port)) {
+    fd_ = find_descriptor([&](int fd) { return ours(fd); });
   }
   // The client closed or reset the connection (a pipelined next request is not a close).
   bool closed() const {
     if (fd_ < 0) return false;
-    if (!same_ends(fd_, remote_addr_, remote_port_, local_port_)) return true;
+    if (!ours(fd_)) return true;  // the descriptor now belongs to another connection
     pollfd p = {fd_, POLLIN | POLLRDHUP, 0};
-    if (::poll(&p, 1, 0) <= 0) return false;
-    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
   }
 
  private:
-  static bool same_ends(int fd, const std::string& addr, int port, int local_port) {
-    struct stat st;
-    if (::fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
-    sockaddr_storage peer = {}, self = {};
-    socklen_t pl = sizeof peer, sl = sizeof self;
-    if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &sl) != 0)
-      return false;
-    char host[NI_MAXHOST], serv[NI_MAXSERV], lhost[NI_MAXHOST], lserv[NI_MAXSERV];
-    if (::getnameinfo(reinterpret_cast<sockaddr*>(&peer), pl, host, sizeof host, serv, sizeof serv,
-                      NI_NUMERICHOST | NI_NUMERICSERV) != 0 ||
-        ::getnameinfo(reinterpret_cast<sockaddr*>(&self), sl, lhost, sizeof lhost, lserv, sizeof lserv,
-                      NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-      return false;
-    return addr == host && port == std::atoi(serv) && local_port == std::atoi(lserv);
+  bool ours(int fd) const {
+    const std::string self = socket_end(fd, false);
+    return socket_end(fd, true) == peer_ && self.size() > port_.size() &&
+           self.compare(self.size() - port_.size(), port_.size(), port_) == 0;
   }
+  std::string peer_, port_;
   int fd_ = -1;
-  std::string remote_addr_;
-  int remote_port_ = -1, local_port_ = -1;
 };
 
 // cpp-httplib 0.11 listens with a backlog of 5: a burst of clients connecting at once has some SYNs
-// dropped and retried a second later. Linux lets listen() be called again on the listening socket
-// (found by its port) to raise the backlog.
+// dropped and retried a second later. Linux lets listen() be called again on the listening socket to
+// raise it.
 void widen_backlog(int port) {
-  DIR* d = ::opendir("/proc/self/fd");
-  if (!d) return;
-  while (dirent* e = ::readdir(d)) {
-    const int fd = std::atoi(e->d_name);
+  const std::string suffix = ":" + std::to_string(port);
+  const int fd = find_descriptor([&](int fd) {
     int listening = 0;
     socklen_t len = sizeof listening;
-    sockaddr_storage self = {};
-    socklen_t sl = sizeof self;
-    if (fd <= 2 || ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&self), &sl) != 0)
-      continue;
-    const int p = self.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&self)->sin6_port)
-                                              : ntohs(reinterpret_cast<sockaddr_in*>(&self)->sin_port);
-    if (p == port) ::listen(fd, 256);
-  }
-  ::closedir(d);
+    const std::string self = socket_end(fd, false);
+    return ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening &&
+           self.size() > suffix.size() && self.compare(self.size() - suffix.size(), suffix.size(), suffix) == 0;
+  });
+  if (fd >= 0) ::listen(fd, 256);
 }
 
 void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
   res.set_content(error_body(e), "application/json");
+}
+
+// A request on its way: what the answer needs to name it, the job, and the connection to watch.
+struct Answer {
+  CompletionRequest request;
+  std::string id;
+  int64_t created;
+  std::shared_ptr<Job> job;
+  std::shared_ptr<ConnectionWatch> watch;
+};
+
+// stream = false: waits for the whole answer (or the client leaving) and sets the response; returns
+// its status.
+int whole_answer(const Answer& a, httplib::Response& res) {
+  std::string text;
+  Job::Output out;
+  do {
+    if (a.watch->closed()) return a.job->cancel(), 499;  // nobody reads the response
+    a.job->take(out, kPoll);
+    text += out.text;
+  } while (!out.done);
+  if (out.error) {
+    send_error(res, *out.error);
+    return out.error->status;
+  }
+  res.set_content(completion_body(a.request, a.id, a.created, text, out.finish_reason, out.usage), "application/json");
+  return 200;
+}
+
+// stream = true: server-sent events as the text arrives, the last chunk, usage if asked, "[DONE]".
+void stream_answer(Answer a, httplib::Response& res) {
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider("text/event-stream", [a](size_t, httplib::DataSink& sink) {
+    auto event = [&](const std::string& data) {
+      const std::string e = "data: " + data + "\n\n";
+      return sink.write(e.data(), e.size());
+    };
+    const CompletionRequest& r = a.request;
+    if (!event(stream_chunk(r, a.id, a.created, "", "", true))) return a.job->cancel(), false;
+    Job::Output out;
+    do {
+      if (a.watch->closed()) return a.job->cancel(), false;
+      a.job->take(out, kPoll);
+      if (!out.text.empty() && !event(stream_chunk(r, a.id, a.created, out.text, "", false))) return a.job->cancel(), false;
+    } while (!out.done);
+    if (out.error) {
+      event(error_body(*out.error));
+    } else {
+      event(stream_chunk(r, a.id, a.created, "", out.finish_reason, false));
+      if (r.include_usage) event(usage_chunk(r, a.id, a.created, out.usage));
+    }
+    event("[DONE]");
+    sink.done();
+    return true;
+  });
 }
 
 bool same_key(const std::string& a, const std::string& b) {  // compares every byte: no timing leak
@@ -303,50 +359,13 @@ void Server::completion(const httplib::Request& req, httplib::Response& res, boo
     metrics_.request(endpoint, e.status);
     return;
   }
-  const std::string id = strfmt("%s-%llu", chat ? "chatcmpl" : "cmpl", static_cast<unsigned long long>(next_id_++));
-  const int64_t created = now_seconds();
-  auto watch = std::make_shared<ConnectionWatch>(req);
-  if (!r.stream) {
-    std::string text;
-    Job::Output out;
-    do {
-      if (watch->closed()) return job->cancel();
-      job->take(out, kPoll);
-      text += out.text;
-    } while (!out.done);
-    if (out.error) {
-      send_error(res, *out.error);
-      metrics_.request(endpoint, out.error->status);
-      return;
-    }
-    res.set_content(completion_body(r, id, created, text, out.finish_reason, out.usage), "application/json");
+  Answer a{std::move(r), strfmt("%s-%llu", chat ? "chatcmpl" : "cmpl", static_cast<unsigned long long>(next_id_++)),
+           now_seconds(), std::move(job), std::make_shared<ConnectionWatch>(req)};
+  if (a.request.stream) {
     metrics_.request(endpoint, 200);
-    return;
+    return stream_answer(std::move(a), res);
   }
-  metrics_.request(endpoint, 200);
-  res.set_header("Cache-Control", "no-cache");
-  res.set_chunked_content_provider("text/event-stream", [job, watch, r, id, created](size_t, httplib::DataSink& sink) {
-    auto event = [&](const std::string& data) {
-      const std::string e = "data: " + data + "\n\n";
-      return sink.write(e.data(), e.size());
-    };
-    if (!event(stream_chunk(r, id, created, "", "", true))) return job->cancel(), false;
-    Job::Output out;
-    do {
-      if (watch->closed()) return job->cancel(), false;
-      job->take(out, kPoll);
-      if (!out.text.empty() && !event(stream_chunk(r, id, created, out.text, "", false))) return job->cancel(), false;
-    } while (!out.done);
-    if (out.error) {
-      event(error_body(*out.error));
-    } else {
-      event(stream_chunk(r, id, created, "", out.finish_reason, false));
-      if (r.include_usage) event(usage_chunk(r, id, created, out.usage));
-    }
-    event("[DONE]");
-    sink.done();
-    return true;
-  });
+  metrics_.request(endpoint, whole_answer(a, res));
 }
 
 }  // namespace tl::server

@@ -8,7 +8,7 @@
 // answered 400 before it waits for anything; the scheduler (scheduler.h) runs the model. With an API
 // key every endpoint except /health needs "Authorization: Bearer KEY" (401). Limits: the body size
 // (413), image pixels, the context (400), queued requests (429) and the request time. A client that
-// disconnects has its request cancelled within ~0.1 s and its slot freed. shutdown() stops accepting
+// disconnects has its request cancelled within ~0.1 s and its slot freed (status 499 in /metrics). shutdown() stops accepting
 // and returns once in-flight requests have finished (SIGTERM in `tinyllava serve`).
 // The server keeps no state between requests (a slot's cache only shortcuts identical prefixes), so
 // replicas behind any load balancer are interchangeable.

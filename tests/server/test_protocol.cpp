@@ -101,6 +101,9 @@ TEST(Protocol, Base64) {
   EXPECT_EQ(*base64_decode("TWFu"), "Man");
   EXPECT_EQ(*base64_decode("TWE"), "Ma");  // padding optional
   EXPECT_EQ(*base64_decode("+/+/"), std::string("\xfb\xff\xbf", 3));
+  for (const std::string& bytes : {std::string(""), std::string("M"), std::string("Ma"), std::string("\0\xff\x80\x01", 4)})
+    EXPECT_EQ(*base64_decode(base64_encode(bytes)), bytes);
+  EXPECT_EQ(base64_encode("Ma"), "TWE=");
   for (const char* bad : {"T", "TQ=", "T===", "TW=u", "TQ==TQ==", "TR==", "TW E", "-_-_"})
     EXPECT_FALSE(base64_decode(bad).has_value()) << bad;
 }

@@ -86,18 +86,6 @@ std::vector<std::string> events(const std::string& body) {
 
 std::string error_type(const json::Value& v) { return v.find("error")->find("type")->as_string(); }
 
-std::string base64(const std::string& bytes) {
-  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (size_t i = 0; i < bytes.size(); i += 3) {
-    uint32_t v = static_cast<uint8_t>(bytes[i]) << 16;
-    if (i + 1 < bytes.size()) v |= static_cast<uint8_t>(bytes[i + 1]) << 8;
-    if (i + 2 < bytes.size()) v |= static_cast<uint8_t>(bytes[i + 2]);
-    for (size_t k = 0; k < 4; ++k) out += i + k <= bytes.size() + (k == 0) ? t[(v >> (18 - 6 * k)) & 63] : '=';
-  }
-  return out;
-}
-
 std::string image_chat_body(const std::string& uri, int max_tokens) {
   return R"({"messages":[{"role":"user","content":[{"type":"text","text":"What is it?"},{"type":"image_url","image_url":{"url":")" +
          uri + "\"}}]}],\"max_tokens\":" + std::to_string(max_tokens) + ",\"temperature\":0}";
@@ -165,10 +153,10 @@ TEST(Server, ImagesFromDataUrisAndBadInputsAre400) {
   auto c = s.client();
   std::ifstream f(kSource + "/tests/fixtures/images/demo.png", std::ios::binary);
   const std::string png((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  const json::Value v = post_json(c, "/v1/chat/completions", image_chat_body("data:image/png;base64," + base64(png), 4), 200);
+  const json::Value v = post_json(c, "/v1/chat/completions", image_chat_body("data:image/png;base64," + base64_encode(png), 4), 200);
   EXPECT_GT(v.find("usage")->find("prompt_tokens")->as_int(), 700 / 10);  // the image's rows count as prompt positions
   // The same image again comes from the engine's cache.
-  post_json(c, "/v1/chat/completions", image_chat_body("data:image/png;base64," + base64(png), 2), 200);
+  post_json(c, "/v1/chat/completions", image_chat_body("data:image/png;base64," + base64_encode(png), 2), 200);
   const std::string metrics = c.Get("/metrics")->body;
   EXPECT_NE(metrics.find("tinyllava_images_total{source=\"encoded\"} 1"), std::string::npos) << metrics;
   EXPECT_NE(metrics.find("tinyllava_images_total{source=\"cache\"} 1"), std::string::npos);
@@ -180,8 +168,8 @@ TEST(Server, ImagesFromDataUrisAndBadInputsAre400) {
       {"/v1/chat/completions", "{\"messages\": [", 400},
       {"/v1/chat/completions", R"({"messages":"hi"})", 400},
       {"/v1/chat/completions", image_chat_body("data:image/png;base64,!!!!", 2), 400},
-      {"/v1/chat/completions", image_chat_body("data:image/png;base64," + base64("not an image at all"), 2), 400},
-      {"/v1/chat/completions", image_chat_body("data:image/png;base64," + base64(png.substr(0, 200)), 2), 400},
+      {"/v1/chat/completions", image_chat_body("data:image/png;base64," + base64_encode("not an image at all"), 2), 400},
+      {"/v1/chat/completions", image_chat_body("data:image/png;base64," + base64_encode(png.substr(0, 200)), 2), 400},
       {"/v1/chat/completions", chat_body("hi", 100000), 400},  // past the context
       {"/v1/completions", R"({"prompt":"look: <image>"})", 400},
       {"/v1/nothing", "{}", 404},
