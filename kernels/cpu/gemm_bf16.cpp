@@ -166,7 +166,7 @@ struct MicroBf16T : PackBf16 {
   // rounds): the loads were never the limit; kept because the loop now is what the comment says.
   template <int MR>
   __attribute__((noinline)) static void tile_rows(const uint32_t* a, int64_t kp, const uint32_t* bp, int64_t pairs,
-                                                  float* y, int64_t N, int64_t nb) {
+                                                  float* y, int64_t N, int64_t nb, const float* first) {
     __m512 acc[MR][4];
     for (int i = 0; i < MR; ++i)
       for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_setzero_ps();
@@ -182,22 +182,23 @@ struct MicroBf16T : PackBf16 {
     }
     for (int i = 0; i < MR; ++i) {
       float* yr = y + i * N;
+      const float* base = first ? first : yr;  // the first slice starts from the bias, not from y
       if (nb == kNR) {  // a whole panel: add the vectors in place
-        for (int v = 0; v < 4; ++v) _mm512_storeu_ps(yr + v * 16, _mm512_add_ps(_mm512_loadu_ps(yr + v * 16), acc[i][v]));
+        for (int v = 0; v < 4; ++v) _mm512_storeu_ps(yr + v * 16, _mm512_add_ps(_mm512_loadu_ps(base + v * 16), acc[i][v]));
         continue;
       }
       float part[kNR];
       for (int v = 0; v < 4; ++v) _mm512_storeu_ps(part + v * 16, acc[i][v]);
-      for (int64_t j = 0; j < nb; ++j) yr[j] += part[j];
+      for (int64_t j = 0; j < nb; ++j) yr[j] = base[j] + part[j];
     }
   }
 
   template <int MR = kMR>
   static void tile(int mr, const uint32_t* a, int64_t kp, const uint32_t* bp, int64_t pairs, float* y, int64_t N,
-                   int64_t nb) {
+                   int64_t nb, const float* first) {
     if constexpr (MR > 0) {
-      if (mr == MR) return tile_rows<MR>(a, kp, bp, pairs, y, N, nb);
-      tile<MR - 1>(mr, a, kp, bp, pairs, y, N, nb);
+      if (mr == MR) return tile_rows<MR>(a, kp, bp, pairs, y, N, nb, first);
+      tile<MR - 1>(mr, a, kp, bp, pairs, y, N, nb, first);
     }
   }
 };
@@ -303,10 +304,10 @@ struct EmulatedTiles {
 };
 
 // Rows [0, mr) (mr <= 32) of the packed activations times one 64-column panel of pairs (a multiple of
-// 16), added into y (columns [0, nb)).
+// 16), added into y (columns [0, nb)), or onto first[0, nb) when it is given (the first slice).
 template <typename Tiles>
 void amx_strip(const uint32_t* a, int64_t kpa, int mr, const uint32_t* bp, int64_t pairs, float* y, int64_t N,
-               int64_t nb) {
+               int64_t nb, const float* first) {
   alignas(64) float c[32][32];
   const bool two = mr > 16;
   for (int half = 0; half < 2 && half * 32 < nb; ++half) {
@@ -336,8 +337,11 @@ void amx_strip(const uint32_t* a, int64_t kpa, int mr, const uint32_t* bp, int64
       Tiles::template store<3>(&c[16][16], 128);
     }
     const int64_t cols = std::min<int64_t>(32, nb - half * 32);
-    for (int i = 0; i < mr; ++i)
-      for (int64_t j = 0; j < cols; ++j) y[i * N + half * 32 + j] += c[i][j];
+    for (int i = 0; i < mr; ++i) {
+      float* yr = y + i * N + half * 32;
+      const float* base = first ? first + half * 32 : yr;
+      for (int64_t j = 0; j < cols; ++j) yr[j] = base[j] + c[i][j];
+    }
   }
 }
 
@@ -359,12 +363,12 @@ struct MicroAmx : PackBf16 {
     PackBf16::pack_panel(w, wt, K, n0, nb, k0, kb, steps(kb), bp);
   }
   void tile(int mr, const uint32_t* a, int64_t kpa, const uint32_t* bp, int64_t pairs, float* y, int64_t N,
-            int64_t nb) {
+            int64_t nb, const float* first) {
     if (mr != configured) {
       Tiles::configure(std::min(mr, 16), std::max(mr - 16, 0));
       configured = mr;
     }
-    amx_strip<Tiles>(a, kpa, mr, bp, pairs, y, N, nb);
+    amx_strip<Tiles>(a, kpa, mr, bp, pairs, y, N, nb, first);
   }
 };
 

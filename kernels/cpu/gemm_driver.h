@@ -6,11 +6,12 @@
 // Geijn 2008):
 //
 //   for each block of kNC output columns                  (its packed panels stay in L2)
-//     y[:, block] = bias
 //     for each slice of kKC inputs
 //       pack the block's weights, kNR columns per panel   (Micro::pack_panel, K-major)
 //       for each strip of kMR rows of a                   (in L1)
-//         for each panel: y[strip, panel] += a[strip] · panel   (Micro::tile: the register tile)
+//         for each panel: y[strip, panel] += a[strip] · panel   (Micro::tile: the register tile;
+//                         on the first slice y[strip, panel] = bias + a[strip] · panel)
+//                         and prefetch a share of the next slice's weights (NextSlice)
 //
 // A micro-kernel is a type with
 //   using Packed = ...;                     element of both packed operands (float; uint32_t bf16 pair)
@@ -21,7 +22,9 @@
 //   void pack_panel(w, wt, K, n0, nb, k0, kb, Packed* panel);   panel[s][j], s < steps(kb), j < kNR,
 //                                           columns past nb and steps past kb zero
 //   void tile(int mr, const Packed* a, int64_t a_stride, const Packed* panel, int64_t steps,
-//             float* y, int64_t N, int64_t nb);                 y[i][j] += Σ_s a[i][s]·panel[s][j]
+//             float* y, int64_t N, int64_t nb, const float* first);
+//                                           y[i][j] = (first ? first[j] : y[i][j]) + Σ_s a[i][s]·panel[s][j]
+//                                           (first: kNR floats; the first slice writes y without reading it)
 // and an operand source `a(t0, mr, k0, kb, &stride)` returning rows t0 .. t0+mr-1, packed steps
 // k0/kper .. of the activations (stride in Packed elements per row): the plain rows of x, rows
 // gathered on demand (patch embedding), or activations packed once per call (bf16).
@@ -38,35 +41,70 @@
 
 namespace tl::cpu {
 
+// The weights the next slice will pack, fetched into L2 a few lines per tile while this slice computes
+// (the packing read them from DRAM on demand: 5 % of SigLIP's time). Plain dtypes only; quantized
+// matrices (QuantMatrix, not rows of bytes) are read as before.
+class NextSlice {
+ public:
+  NextSlice(const void* w, DType wt, int64_t K) : w_(static_cast<const char*>(w)), K_(K) {
+    esize_ = is_quantized(wt) ? 0 : static_cast<int64_t>(dtype_size(wt));
+  }
+  // Columns [n0, n0 + nb), inputs [k0, k0 + kb), spread over `tiles` calls of step().
+  void start(int64_t n0, int64_t nb, int64_t k0, int64_t kb, int64_t tiles) {
+    next_ = total_ = 0;
+    if (esize_ == 0 || nb <= 0) return;
+    n0_ = n0, off_ = k0 * esize_, lines_ = (kb * esize_ + 63) / 64 + 1;  // + 1: a slice need not start a line
+    total_ = nb * lines_;
+    per_step_ = (total_ + tiles - 1) / tiles;
+  }
+  void step() {
+    for (int64_t i = 0; i < per_step_ && next_ < total_; ++i, ++next_) {
+      const int64_t row = next_ / lines_, line = next_ % lines_;
+      __builtin_prefetch(w_ + ((n0_ + row) * K_ * esize_ + off_) + line * 64, 0, 2);
+    }
+  }
+
+ private:
+  const char* w_;
+  int64_t K_, esize_ = 0, n0_ = 0, off_ = 0, lines_ = 0, total_ = 0, next_ = 0, per_step_ = 0;
+};
+
 template <typename Micro, typename Source>
 void gemm_drive(Micro& micro, const Source& a, int64_t T, int64_t K, const void* w, DType wt, const float* bias,
                 float* y, int64_t N, int64_t n_begin, int64_t n_end) {
   using Packed = typename Micro::Packed;
-  constexpr int64_t kNR = Micro::kNR, kNC = Micro::kNC, kKC = Micro::kKC;
+  constexpr int64_t kNR = Micro::kNR, kNC = Micro::kNC, kKC = Micro::kKC, kMR = Micro::kMR;
   static_assert(kNC % kNR == 0, "a block holds whole panels");
   const int64_t panel_size = Micro::steps(kKC) * kNR;
   thread_local std::vector<Packed> panels;
   panels.resize(static_cast<size_t>(panel_size * (kNC / kNR)));
+  float start[kNC];  // where the block's outputs start: the bias (or zeros), whole panels
+  NextSlice next(w, wt, K);
   for (int64_t nc0 = n_begin; nc0 < n_end; nc0 += kNC) {
     const int64_t ncl = std::min(kNC, n_end - nc0);
     const int64_t blocks = (ncl + kNR - 1) / kNR;
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t j = 0; j < ncl; ++j) y[t * N + nc0 + j] = bias ? bias[nc0 + j] : 0.0f;
+    for (int64_t j = 0; j < kNC; ++j) start[j] = bias && j < ncl ? bias[nc0 + j] : 0.0f;
+    if (K == 0)  // no slice to start from
+      for (int64_t t = 0; t < T; ++t) std::copy(start, start + ncl, y + t * N + nc0);
     for (int64_t k0 = 0; k0 < K; k0 += kKC) {
       const int64_t kb = std::min(kKC, K - k0), steps = Micro::steps(kb);
       for (int64_t b = 0; b < blocks; ++b)
         micro.pack_panel(w, wt, K, nc0 + b * kNR, std::min(kNR, ncl - b * kNR), k0, kb, &panels[b * panel_size]);
-      auto tile = [&](int64_t t0, int64_t b) {
-        const int mr = static_cast<int>(std::min<int64_t>(Micro::kMR, T - t0));
-        int64_t stride = 0;
-        const Packed* strip = a(t0, mr, k0, kb, &stride);
-        micro.tile(mr, strip, stride, &panels[b * panel_size], steps, y + t0 * N + nc0 + b * kNR, N,
-                   std::min(kNR, ncl - b * kNR));
-      };
+      const int64_t tiles = (T + kMR - 1) / kMR * blocks;
+      if (k0 + kKC < K) next.start(nc0, ncl, k0 + kKC, std::min(kKC, K - k0 - kKC), tiles);
+      else next.start(nc0 + kNC, std::min(kNC, n_end - nc0 - kNC), 0, std::min(kKC, K), tiles);
       // A strip in L1 meets every panel of the block (streamed from L2). The other order, each panel
       // against every strip, measured 1-25 % slower (bench/RESULTS.md).
-      for (int64_t t0 = 0; t0 < T; t0 += Micro::kMR)
-        for (int64_t b = 0; b < blocks; ++b) tile(t0, b);
+      for (int64_t t0 = 0; t0 < T; t0 += kMR) {
+        const int mr = static_cast<int>(std::min(kMR, T - t0));
+        int64_t stride = 0;
+        const Packed* strip = a(t0, mr, k0, kb, &stride);
+        for (int64_t b = 0; b < blocks; ++b) {
+          micro.tile(mr, strip, stride, &panels[b * panel_size], steps, y + t0 * N + nc0 + b * kNR, N,
+                     std::min(kNR, ncl - b * kNR), k0 == 0 ? &start[b * kNR] : nullptr);
+          next.step();
+        }
+      }
     }
   }
 }
