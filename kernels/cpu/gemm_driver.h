@@ -51,22 +51,25 @@ class NextSlice {
   }
   // Columns [n0, n0 + nb), inputs [k0, k0 + kb), spread over `tiles` calls of step().
   void start(int64_t n0, int64_t nb, int64_t k0, int64_t kb, int64_t tiles) {
-    next_ = total_ = 0;
+    left_ = 0;
     if (esize_ == 0 || nb <= 0) return;
-    n0_ = n0, off_ = k0 * esize_, lines_ = (kb * esize_ + 63) / 64 + 1;  // + 1: a slice need not start a line
-    total_ = nb * lines_;
-    per_step_ = (total_ + tiles - 1) / tiles;
+    row_ = w_ + (n0 * K_ + k0) * esize_;
+    lines_ = (kb * esize_ + 63) / 64 + 1;  // + 1: a slice need not start a line
+    line_ = 0;
+    left_ = nb * lines_;
+    per_step_ = (left_ + tiles - 1) / tiles;
   }
   void step() {
-    for (int64_t i = 0; i < per_step_ && next_ < total_; ++i, ++next_) {
-      const int64_t row = next_ / lines_, line = next_ % lines_;
-      __builtin_prefetch(w_ + ((n0_ + row) * K_ * esize_ + off_) + line * 64, 0, 2);
+    for (int64_t i = 0; i < per_step_ && left_ > 0; ++i, --left_) {
+      __builtin_prefetch(row_ + line_ * 64, 0, 2);
+      if (++line_ == lines_) line_ = 0, row_ += K_ * esize_;
     }
   }
 
  private:
   const char* w_;
-  int64_t K_, esize_ = 0, n0_ = 0, off_ = 0, lines_ = 0, total_ = 0, next_ = 0, per_step_ = 0;
+  const char* row_ = nullptr;
+  int64_t K_, esize_ = 0, lines_ = 0, line_ = 0, left_ = 0, per_step_ = 0;
 };
 
 template <typename Micro, typename Source>
