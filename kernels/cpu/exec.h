@@ -12,7 +12,7 @@ struct Exec {
   const IsaKernels* isa = &best_isa();   // F32 GEMM, attention and element-wise loops
   bool bf16 = false;                     // large products (T >= 4) and attention on bf16 operands
   Bf16Kernel bf16_kernel = Bf16Kernel::Dot;  // the bf16 GEMM micro-kernel, when bf16
-  int64_t bf16_kc = 256;                 // the Dot kernel's K slice, from this CPU's L1d (gemm_bf16.h)
+  int64_t bf16_kc = 256;                 // the Dot kernel's K slice, from this CPU's caches (gemm_bf16.h)
   bool int8_gemv = false;                // with bf16: Q8/Q4 decode GEMVs on int8 activations (gemv_vnni.h)
   Team team;                             // who runs each parallel region
 };

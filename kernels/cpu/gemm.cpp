@@ -62,12 +62,16 @@ std::vector<GemmRung> gemm_ladder(const Team& team) {
                               int64_t N) { gemm_bf16_all(team, kernel, kc, x, T, K, w, wt, b, y, N); };
   };
   if (gemm_bf16_available()) {
-    v.push_back({"bf16-dot", "bf16 pairs, vdpbf16ps: two products per lane per instruction (256-input K slices)",
+    v.push_back({"bf16-dot-l1", "bf16 pairs, vdpbf16ps: two products per lane per instruction (256-input K slices, panels in L1d)",
                  bf16_rung(Bf16Kernel::Dot, 256)});
-    v.push_back({"bf16-dot-kc128", "the same in 128-input slices (16 KiB panels: for a 32 KiB L1d)",
+    v.push_back({"bf16-dot-l1-kc128", "the same in 128-input slices (16 KiB panels: for a 32 KiB L1d)",
                  bf16_rung(Bf16Kernel::Dot, 128)});
-    v.push_back({"bf16-dot-kc512", "the same in 512-input slices (64 KiB panels: past a 48 KiB L1d)",
+    v.push_back({"bf16-dot-l1-kc512", "the same in 512-input slices (64 KiB panels: past a 48 KiB L1d)",
                  bf16_rung(Bf16Kernel::Dot, 512)});
+    v.push_back({"bf16-dot", "one 2304-input panel per 64 columns, in L2: each output written once per slice",
+                 bf16_rung(Bf16Kernel::Dot, 2304)});
+    v.push_back({"bf16-dot-kc1152", "the same in 1152-input slices (for a 512 KiB L2)", bf16_rung(Bf16Kernel::Dot, 1152)});
+    v.push_back({"bf16-dot-kc4608", "the same in 4608-input slices (for a 2 MiB L2)", bf16_rung(Bf16Kernel::Dot, 4608)});
   }
   if (amx_ready())
     v.push_back({"amx", "TDPBF16PS: 16x16 tiles of bf16 products per instruction", bf16_rung(Bf16Kernel::Amx, 512)});

@@ -13,7 +13,6 @@ int64_t bf16_pairs(int64_t K, Bf16Kernel) { return (K + 1) / 2; }
 void pack_activations_bf16(const float*, int64_t, int64_t, uint32_t*, Bf16Kernel) {
   fail_internal("bf16 GEMM not built");
 }
-int64_t bf16_slice_inputs(int64_t) { return 256; }
 void gemm_bf16(Bf16Kernel, const uint32_t*, int64_t, int64_t, const void*, DType, const float*, float*, int64_t, int64_t,
                int64_t, int64_t) {
   fail_internal("bf16 GEMM not built");

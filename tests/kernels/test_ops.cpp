@@ -157,6 +157,18 @@ TEST(Kernels, AmxTilingEmulatedMatchesBf16Kernel) {
     }
 }
 
+// The Dot kernel's slice per cache geometry: a panel (128·kc bytes) within a third of L2, else (small
+// or unknown L2) within two thirds of L1d, else 256.
+TEST(Kernels, Bf16SliceFollowsTheCaches) {
+  EXPECT_EQ(cpu::bf16_slice_inputs(48 << 10, 1 << 20), 2304);  // Zen 5
+  EXPECT_EQ(cpu::bf16_slice_inputs(32 << 10, 1 << 20), 2304);  // Zen 4
+  EXPECT_EQ(cpu::bf16_slice_inputs(48 << 10, 2 << 20), 4608);  // Sapphire Rapids
+  EXPECT_EQ(cpu::bf16_slice_inputs(48 << 10, 512 << 10), 1152);
+  EXPECT_EQ(cpu::bf16_slice_inputs(48 << 10, 256 << 10), 256);
+  EXPECT_EQ(cpu::bf16_slice_inputs(32 << 10, 0), 128);
+  EXPECT_EQ(cpu::bf16_slice_inputs(0, 0), 256);
+}
+
 // x (or w) rounded to bfloat16 and back, as the bf16 rungs see it.
 static OwnedTensor bf16_rounded(const Tensor& t) {
   OwnedTensor f = OwnedTensor::empty(DType::F32, t.shape_vec());
