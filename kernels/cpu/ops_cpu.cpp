@@ -15,11 +15,13 @@ namespace tl::cpu {
 
 namespace {
 
-// A small weight vector (norm scale, bias) as F32.
-std::vector<float> vec_f32(const Exec& e, const Tensor& t) {
-  std::vector<float> v(static_cast<size_t>(t.numel()));
-  e.isa->to_f32(t.data, t.dtype, v.data(), t.numel());
-  return v;
+// A small weight vector (norm scale, bias) as F32: its own data when it is F32, else converted into
+// `buf` (a caller's thread_local: a decode step makes ~100 of these calls, none of which allocates).
+const float* vec_f32(const Exec& e, const Tensor& t, std::vector<float>& buf) {
+  if (t.dtype == DType::F32) return t.ptr<float>();
+  buf.resize(static_cast<size_t>(t.numel()));
+  e.isa->to_f32(t.data, t.dtype, buf.data(), t.numel());
+  return buf.data();
 }
 
 // Elementwise f over x, split across threads in cache-friendly chunks.
@@ -34,27 +36,29 @@ void map_inplace(const Exec& e, Tensor& x, F f) {
 }  // namespace
 
 void matmul(const Exec& e, const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y) {
-  std::vector<float> b;
-  if (bias) b = vec_f32(e, *bias);
+  thread_local std::vector<float> buf;
+  const float* b = bias ? vec_f32(e, *bias, buf) : nullptr;
   const QuantMatrix q = {static_cast<const uint8_t*>(w.data), w.scales};  // read for Q8/Q4 only
-  gemm(e, x.ptr<float>(), x.shape[0], x.shape[1], is_quantized(w.dtype) ? &q : w.data, w.dtype,
-       bias ? b.data() : nullptr, y.ptr<float>(), w.shape[0]);
+  gemm(e, x.ptr<float>(), x.shape[0], x.shape[1], is_quantized(w.dtype) ? &q : w.data, w.dtype, b, y.ptr<float>(),
+       w.shape[0]);
 }
 
 void layernorm(const Exec& e, const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& y) {
   const int64_t D = x.shape[x.ndim - 1];
-  const std::vector<float> wv = vec_f32(e, w), bv = vec_f32(e, b);
+  thread_local std::vector<float> wbuf, bbuf;
+  const float* wv = vec_f32(e, w, wbuf);
+  const float* bv = vec_f32(e, b, bbuf);
   parallel_for(e.team, x.numel() / D, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r)
-      e.isa->layernorm_row(x.ptr<float>() + r * D, wv.data(), bv.data(), D, eps, y.ptr<float>() + r * D);
+    for (int64_t r = r0; r < r1; ++r) e.isa->layernorm_row(x.ptr<float>() + r * D, wv, bv, D, eps, y.ptr<float>() + r * D);
   });
 }
 
 void rmsnorm(const Exec& e, const Tensor& x, const Tensor& w, float eps, Tensor& y) {
   const int64_t D = x.shape[x.ndim - 1];
-  const std::vector<float> wv = vec_f32(e, w);
+  thread_local std::vector<float> buf;
+  const float* wv = vec_f32(e, w, buf);
   parallel_for(e.team, x.numel() / D, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) e.isa->rmsnorm_row(x.ptr<float>() + r * D, wv.data(), D, eps, y.ptr<float>() + r * D);
+    for (int64_t r = r0; r < r1; ++r) e.isa->rmsnorm_row(x.ptr<float>() + r * D, wv, D, eps, y.ptr<float>() + r * D);
   }, std::max<int64_t>(8, 16384 / D));  // >= 16 K values a chunk: decode's per-head q/k norms stay on one thread
 }
 
@@ -138,8 +142,8 @@ void patch_embed(const Exec& e, const Tensor& pixels, const Tensor& w, const Ten
   const int64_t C = pixels.shape[0], S = pixels.shape[1], D = w.shape[0], p = w.shape[2];
   const int64_t grid = (S - p) / p + 1, P = grid * grid, K = C * p * p;
   const PatchGather g{pixels.ptr<float>(), S, p, grid};
-  const std::vector<float> bias = vec_f32(e, b);
-  gemm_gather(e, &PatchGather::rows, &g, P, K, w.data, w.dtype, bias.data(), out.ptr<float>(), D);
+  thread_local std::vector<float> buf;
+  gemm_gather(e, &PatchGather::rows, &g, P, K, w.data, w.dtype, vec_f32(e, b, buf), out.ptr<float>(), D);
 }
 
 void embed(const Exec& e, const Tensor& table, const int* ids, int64_t n, Tensor& out) {
