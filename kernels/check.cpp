@@ -97,6 +97,45 @@ void check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Te
     bad("attention", "q " + shape_str(q) + ", k " + shape_str(k) + ", v " + shape_str(v) + ", out " + shape_str(out));
 }
 
+namespace {
+
+// A cache layer holding at least S positions; returns its KV head count.
+int64_t check_kv_cache(const char* op, const Tensor& cache, int64_t S) {
+  if (!cpu_f16(cache)) check_f32_on(op, cache, cache.device);
+  const bool head_major = cache.device == Device::CPU;
+  const int64_t capacity = cache.ndim == 3 ? cache.shape[head_major ? 1 : 0] : -1;
+  if (cache.ndim != 3 || S < 0 || S > capacity)
+    bad(op, "cache " + shape_str(cache) + " with " + std::to_string(S) + " positions in use");
+  return cache.shape[head_major ? 0 : 1];
+}
+
+}  // namespace
+
+void check_kv_write(const Tensor& rows, const Tensor& cache, int64_t pos0) {
+  check_f32_on("kv_write", rows, cache.device);
+  const int64_t T = rows.ndim == 3 ? rows.shape[0] : 0;
+  const int64_t Hkv = check_kv_cache("kv_write", cache, pos0 < 0 ? -1 : pos0 + T);
+  if (rows.ndim != 3 || rows.shape[1] != Hkv || rows.shape[2] != cache.shape[2])
+    bad("kv_write", "rows " + shape_str(rows) + " -> cache " + shape_str(cache));
+}
+
+void check_kv_copy(const Tensor& src, const Tensor& dst, int64_t n) {
+  const int64_t Hkv = check_kv_cache("kv_copy", src, n);
+  if (check_kv_cache("kv_copy", dst, n) != Hkv || src.device != dst.device || src.dtype != dst.dtype ||
+      src.shape[2] != dst.shape[2])
+    bad("kv_copy", shape_str(src) + " -> " + shape_str(dst));
+}
+
+void check_attention_cached(const Tensor& q, const Tensor& k, const Tensor& v, int64_t S, const Tensor& out) {
+  const int64_t Hkv = check_kv_cache("attention_cached", k, S);
+  check_kv_cache("attention_cached", v, S);
+  check_f32_on("attention_cached", q, k.device);
+  check_f32_on("attention_cached", out, k.device);
+  if (v.shape_vec() != k.shape_vec() || v.dtype != k.dtype || q.ndim != 3 || q.shape[2] != k.shape[2] ||
+      q.shape[1] % Hkv != 0 || out.shape_vec() != q.shape_vec())
+    bad("attention_cached", "q " + shape_str(q) + ", k " + shape_str(k) + ", v " + shape_str(v) + ", out " + shape_str(out));
+}
+
 void check_patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, const Tensor& out) {
   check_f32_on("patch_embed", pixels, out.device);
   check_f32_on("patch_embed", out, out.device);

@@ -14,6 +14,10 @@ void check_rowwise(const char* op, const Tensor& x, const Tensor& y, const Tenso
 void check_silu_mul(const Tensor& gate_up, const Tensor& out);
 void check_rope(const Tensor& x, int64_t pos0, const ops::RopeTable& table);
 void check_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out);
+// KV cache layers (ops.h): head-major [Hkv, capacity, Dh] on the CPU, position-major on CUDA.
+void check_kv_write(const Tensor& rows, const Tensor& cache, int64_t pos0);
+void check_kv_copy(const Tensor& src, const Tensor& dst, int64_t n);
+void check_attention_cached(const Tensor& q, const Tensor& k, const Tensor& v, int64_t S, const Tensor& out);
 void check_patch_embed(const Tensor& pixels, const Tensor& w, const Tensor& b, const Tensor& out);
 void check_embed(const Tensor& table, const int* ids, int64_t n, const Tensor& out);
 void check_copy(const Tensor& src, const Tensor& dst);

@@ -8,6 +8,7 @@
 #include "kernels/cpu/ops_cpu.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/ref/ref.h"
+#include "tensor/buffer.h"
 #include "tensor/error.h"
 
 namespace tl::ops {
@@ -115,6 +116,41 @@ void attention(const Context& c, const Tensor& q, const Tensor& k, const Tensor&
   if (on_gpu(out)) return cuda::attention(q, k, v, out, scale, causal_offset);
   if (c.reference()) return ref::attention(q, k, v, out, scale, causal_offset);
   cpu::attention(c.cpu(), q, k, v, out, scale, causal_offset);
+}
+
+std::vector<int64_t> kv_cache_shape(Device device, int64_t capacity, int64_t Hkv, int64_t Dh) {
+  if (device == Device::CPU) return {Hkv, capacity, Dh};
+  return {capacity, Hkv, Dh};
+}
+
+bool kv_position_major(const Tensor& cache) { return cache.device != Device::CPU; }
+
+void kv_write(const Context& c, const Tensor& rows, Tensor& cache, int64_t pos0) {
+  check_kv_write(rows, cache, pos0);
+  if (!kv_position_major(cache)) return cpu::kv_write(c.cpu(), rows, cache, pos0);
+  Tensor dst = cache.rows(pos0, pos0 + rows.shape[0]);
+  if (cache.dtype == DType::F32) return copy(rows, dst);
+  convert(c, rows, dst);
+}
+
+void kv_copy(const Tensor& src, Tensor& dst, int64_t n) {
+  check_kv_copy(src, dst, n);
+  if (!kv_position_major(src)) return cpu::kv_copy(src, dst, n);
+  Tensor d = dst.rows(0, n);
+  copy(src.rows(0, n), d);
+}
+
+void attention_cached(const Context& c, const Tensor& q, const Tensor& k, const Tensor& v, int64_t S, Tensor& out,
+                      float scale, int64_t causal_offset) {
+  check_attention_cached(q, k, v, S, out);
+  if (kv_position_major(k)) return attention(c, q, k.rows(0, S), v.rows(0, S), out, scale, causal_offset);
+  if (!c.reference()) return cpu::attention_cached(c.cpu(), q, k, v, S, out, scale, causal_offset);
+  // The reference reads position-major F32 keys: the S positions gathered first.
+  const int64_t Hkv = k.shape[0], Dh = k.shape[2];
+  OwnedTensor kp = OwnedTensor::empty(DType::F32, {S, Hkv, Dh}), vp = OwnedTensor::empty(DType::F32, {S, Hkv, Dh});
+  cpu::kv_gather(k, S, kp.tensor);
+  cpu::kv_gather(v, S, vp.tensor);
+  ref::attention(q, kp.tensor, vp.tensor, out, scale, causal_offset);
 }
 
 void patch_embed(const Context& c, const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor& out) {

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "kernels/cpu/exec.h"
 #include "kernels/types.h"
@@ -93,6 +94,21 @@ void rope(const Context& c, Tensor& x, int64_t pos0, const RopeTable& table);
 // j <= t + causal_offset (prefill after `causal_offset` cached tokens); kNonCausal: all keys.
 void attention(const Context& c, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
                int64_t causal_offset);
+
+// ---- KV cache layers (model/openelm.h's KvCache) -------------------------------------------------
+// K or V of one layer for `capacity` positions of Hkv heads of Dh values, F32 (or F16 on the CPU: the
+// bf16 path's), laid out for the device that reads it: head-major [Hkv, capacity, Dh] on the CPU, so
+// that each head's keys are one contiguous stream for decode attention (32-38 % faster than
+// interleaved heads, bench/RESULTS.md); position-major [capacity, Hkv, Dh] on CUDA.
+std::vector<int64_t> kv_cache_shape(Device device, int64_t capacity, int64_t Hkv, int64_t Dh);
+bool kv_position_major(const Tensor& cache);  // the CUDA layout: positions are rows (cache.rows(p0, p1))
+// Positions pos0 .. pos0 + T - 1 of `cache` = rows[T, Hkv, Dh] (F32), rounded to F16 for an F16 cache.
+void kv_write(const Context& c, const Tensor& rows, Tensor& cache, int64_t pos0);
+// Positions [0, n) of `src` into `dst`: same device, dtype, heads and Dh; the capacities may differ.
+void kv_copy(const Tensor& src, Tensor& dst, int64_t n);
+// attention() over the first S positions of the cache layers k and v.
+void attention_cached(const Context& c, const Tensor& q, const Tensor& k, const Tensor& v, int64_t S, Tensor& out,
+                      float scale, int64_t causal_offset);
 
 // Patch embedding: the C→D convolution with kernel p and stride p over pixels[C,S,S] (rows/columns past
 // the last whole patch are ignored), as out[P, D] with P = ((S-p)/p + 1)², patches in row-major order.

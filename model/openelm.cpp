@@ -14,18 +14,19 @@ namespace {
 
 constexpr float kNormEps = 1e-6f;  // OpenELMRMSNorm default, used by every norm of the model
 
-// Staged K or V rows into a cache: copied into an F32 one, rounded into an F16 one.
-void store_rows(const ops::Context& ctx, const Tensor& src, Tensor& dst) {
-  if (dst.dtype == DType::F32) return ops::copy(src, dst);
-  ops::convert(ctx, src, dst);
+// K and V rows can be written by the QKV split straight into the cache: one sequence, an F32 cache
+// whose positions are rows (position-major: CUDA's layout).
+bool staged_kv_needless(const KvCache& cache, size_t segments) {
+  return segments == 1 && cache.dtype == DType::F32 && !cache.k.empty() && ops::kv_position_major(cache.k[0].tensor);
 }
+
 
 }  // namespace
 
 KvCache::KvCache(const TextConfig& c, int64_t cap, Device device, DType dt) : capacity(cap), dtype(dt) {
   for (const TextLayerConfig& l : c.layers) {
-    k.push_back(OwnedTensor::empty(dt, {cap, l.num_kv_heads, c.head_dim}, device));
-    v.push_back(OwnedTensor::empty(dt, {cap, l.num_kv_heads, c.head_dim}, device));
+    k.push_back(OwnedTensor::empty(dt, ops::kv_cache_shape(device, cap, l.num_kv_heads, c.head_dim), device));
+    v.push_back(OwnedTensor::empty(dt, ops::kv_cache_shape(device, cap, l.num_kv_heads, c.head_dim), device));
   }
 }
 
@@ -33,9 +34,8 @@ void KvCache::reserve(const TextConfig& c, int64_t positions, Device device) {
   if (positions <= capacity) return;
   KvCache grown(c, positions, device, dtype);
   for (size_t l = 0; l < k.size() && length > 0; ++l) {
-    Tensor k_dst = grown.k[l].tensor.rows(0, length), v_dst = grown.v[l].tensor.rows(0, length);
-    ops::copy(k[l].tensor.rows(0, length), k_dst);
-    ops::copy(v[l].tensor.rows(0, length), v_dst);
+    ops::kv_copy(k[l].tensor, grown.k[l].tensor, length);
+    ops::kv_copy(v[l].tensor, grown.v[l].tensor, length);
   }
   grown.length = length;
   *this = std::move(grown);
@@ -50,9 +50,8 @@ KvCache KvCache::clone() const {
     c.k.push_back(OwnedTensor::empty(dtype, k[l].tensor.shape_vec(), k[l].tensor.device));
     c.v.push_back(OwnedTensor::empty(dtype, v[l].tensor.shape_vec(), v[l].tensor.device));
     if (length == 0) continue;
-    Tensor k_dst = c.k[l].tensor.rows(0, length), v_dst = c.v[l].tensor.rows(0, length);
-    ops::copy(k[l].tensor.rows(0, length), k_dst);
-    ops::copy(v[l].tensor.rows(0, length), v_dst);
+    ops::kv_copy(k[l].tensor, c.k[l].tensor, length);
+    ops::kv_copy(v[l].tensor, c.v[l].tensor, length);
   }
   return c;
 }
@@ -121,7 +120,7 @@ void OpenElm::forward(const ops::Context& ctx, const Tensor& x, const std::vecto
   // The table covers the caches' whole capacity, so a step replayed as a CUDA graph never rebuilds it.
   if (rope_.positions < capacity) rope_ = ops::RopeTable::make(c_.head_dim, c_.rope_freq_constant, capacity);
   TL_CHECK(logits.dtype == DType::F32 && logits.numel() == out_rows * V);
-  reserve_activations(T, x.device, segments[0].cache->dtype != DType::F32 || segments.size() > 1);
+  reserve_activations(T, x.device, !staged_kv_needless(*segments[0].cache, segments.size()));
   Tensor h = arena_.alloc(DType::F32, {T, D});  // (T, D) residual stream
   Tensor a = arena_.alloc(DType::F32, {T, D});  // (T, D) normed input / block output
   ops::copy(x, h);
@@ -180,12 +179,12 @@ void OpenElm::attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor&
   Tensor att = arena_.alloc(DType::F32, {T, Hq, Dh});              // (T, H, Dh)
 
   // Fused QKV projection over all rows, split into heads. One sequence's K and V go straight into an
-  // F32 cache; otherwise they pass the arena and are copied into each cache (an F16 one rounds them
-  // once, after the norm and the rotation).
+  // F32 position-major cache (CUDA); otherwise they pass the arena and are written into each cache (a
+  // head-major one per head; an F16 one rounds them once, after the norm and the rotation).
   ops::rmsnorm(ctx, h, L.attn_norm, kNormEps, a);
   ops::matmul(ctx, a, L.qkv, nullptr, qkv);
   KvCache& first = *segments[0].cache;
-  const bool staged = first.dtype == DType::F16 || segments.size() > 1;
+  const bool staged = !staged_kv_needless(first, segments.size());
   const int64_t p0 = first.length;
   Tensor k_new = staged ? arena_.alloc(DType::F32, {T, Hkv, Dh}) : first.k[l].tensor.rows(p0, p0 + T);  // (T, Hkv, Dh)
   Tensor v_new = staged ? arena_.alloc(DType::F32, {T, Hkv, Dh}) : first.v[l].tensor.rows(p0, p0 + T);
@@ -207,11 +206,10 @@ void OpenElm::attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor&
     ops::rope(ctx, qs, pos0, rope_);
     ops::rope(ctx, ks, pos0, rope_);
     if (staged) {
-      Tensor k_dst = cache.k[l].tensor.rows(pos0, end), v_dst = cache.v[l].tensor.rows(pos0, end);
-      store_rows(ctx, ks, k_dst);
-      store_rows(ctx, vs, v_dst);
+      ops::kv_write(ctx, ks, cache.k[l].tensor, pos0);
+      ops::kv_write(ctx, vs, cache.v[l].tensor, pos0);
     }
-    ops::attention(ctx, qs, cache.k[l].tensor.rows(0, end), cache.v[l].tensor.rows(0, end), out, scale, pos0);
+    ops::attention_cached(ctx, qs, cache.k[l].tensor, cache.v[l].tensor, end, out, scale, pos0);
     r0 = r1;
   }
   ops::matmul(ctx, att.reshape({T, Hq * Dh}), L.out_proj, nullptr, a);

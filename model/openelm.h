@@ -29,8 +29,10 @@ struct KvCache {
   // F32, or F16 for the CPU's bf16 path (Engine::kv_dtype: half the bytes decode attention reads; the
   // values rounded to nearest even, 2^-11 relative, inside that path's bf16 error budget).
   DType dtype = DType::F32;
-  std::vector<OwnedTensor> k, v;  // per layer: (capacity, Hkv_l, Dh), keys already normalized and rotated,
-                                  // on the device the model runs on
+  std::vector<OwnedTensor> k, v;  // per layer: keys already normalized and rotated, on the device the
+                                  // model runs on, laid out for it (ops::kv_cache_shape: [Hkv_l, capacity,
+                                  // Dh] on the CPU, [capacity, Hkv_l, Dh] on CUDA); written and read
+                                  // through ops::kv_write, kv_copy and attention_cached
 
   KvCache() = default;
   KvCache(const TextConfig& config, int64_t capacity, Device device = Device::CPU, DType dtype = DType::F32);

@@ -13,15 +13,24 @@ namespace {
 
 using Kernel = decltype(IsaKernels::attention);
 
+// Where K and V live: S keys of Hkv heads, head g's key j at g·head + j·row elements. Position-major
+// [S, Hkv, Dh] (ops::attention): head = Dh, row = Hkv·Dh; head-major [Hkv, capacity, Dh] (a CPU KV
+// cache, ops::attention_cached): head = capacity·Dh, row = Dh.
+struct KvLayout {
+  int64_t S, Hkv, head, row;
+  static KvLayout position_major(const Tensor& k) { return {k.shape[0], k.shape[1], k.shape[2], k.shape[1] * k.shape[2]}; }
+  static KvLayout head_major(const Tensor& k, int64_t S) { return {S, k.shape[0], k.shape[1] * k.shape[2], k.shape[2]}; }
+};
+
 // One task per KV head: its K and V are packed once and serve the query heads that read them.
-void run_heads(const Team& team, Kernel kernel, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
-               int64_t causal_offset) {
-  const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
-  const int64_t group = H / Hkv;
-  parallel_for(team, Hkv, [&](int64_t g0, int64_t g1) {
+void run_heads(const Team& team, Kernel kernel, const Tensor& q, const Tensor& k, const Tensor& v, const KvLayout& kv,
+               Tensor& out, float scale, int64_t causal_offset) {
+  const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], group = H / kv.Hkv;
+  parallel_for(team, kv.Hkv, [&](int64_t g0, int64_t g1) {
     for (int64_t g = g0; g < g1; ++g)
-      kernel(q.ptr<float>() + g * group * Dh, T, H * Dh, group, Dh, k.ptr<float>() + g * Dh, v.ptr<float>() + g * Dh,
-             Hkv * Dh, S, Dh, scale, causal_offset, out.ptr<float>() + g * group * Dh, H * Dh, Dh);
+      kernel(q.ptr<float>() + g * group * Dh, T, H * Dh, group, Dh, k.ptr<float>() + g * kv.head,
+             v.ptr<float>() + g * kv.head, kv.row, kv.S, Dh, scale, causal_offset, out.ptr<float>() + g * group * Dh,
+             H * Dh, Dh);
   });
 }
 
@@ -30,15 +39,14 @@ void run_heads(const Team& team, Kernel kernel, const Tensor& q, const Tensor& k
 // has its K and V read by both). Each run of heads that shares a KV head is one kernel call.
 // KV is the cache's element type: float, or uint16_t for an F16 cache (kernel: attention_f16kv).
 template <typename KV, typename KernelFn>
-void run_query_heads(const Team& team, KernelFn kernel, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
-                     float scale, int64_t causal_offset) {
-  const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], S = k.shape[0], Hkv = k.shape[1];
-  const int64_t group = H / Hkv;
+void run_query_heads(const Team& team, KernelFn kernel, const Tensor& q, const Tensor& k, const Tensor& v,
+                     const KvLayout& kv, Tensor& out, float scale, int64_t causal_offset) {
+  const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], group = H / kv.Hkv;
   parallel_for(team, H, [&](int64_t h0, int64_t h1) {
     for (int64_t h = h0; h < h1;) {
       const int64_t g = h / group, end = std::min(h1, (g + 1) * group);
-      kernel(q.ptr<float>() + h * Dh, T, H * Dh, end - h, Dh, k.ptr<KV>() + g * Dh, v.ptr<KV>() + g * Dh,
-             Hkv * Dh, S, Dh, scale, causal_offset, out.ptr<float>() + h * Dh, H * Dh, Dh);
+      kernel(q.ptr<float>() + h * Dh, T, H * Dh, end - h, Dh, k.ptr<KV>() + g * kv.head, v.ptr<KV>() + g * kv.head,
+             kv.row, kv.S, Dh, scale, causal_offset, out.ptr<float>() + h * Dh, H * Dh, Dh);
       h = end;
     }
   });
@@ -61,16 +69,37 @@ void run_rows(const Team& team, const IsaKernels& isa, const Tensor& q, const Te
 
 Kernel bf16_kernel(const IsaKernels& isa) { return cpu_features().avx512_bf16 ? isa.attention_bf16 : nullptr; }
 
-// An F16 cache as F32, into `buf` (reused across calls: no fresh pages per layer). Prefill converts
-// once per call, then runs the F32 kernels: a small cost next to the GEMMs.
-Tensor widened(const Exec& e, const Tensor& t, std::vector<float>& buf) {
-  const int64_t n = t.numel();
-  buf.resize(static_cast<size_t>(n));
+// The keys an F16 cache holds, as F32 in `buf` (reused across calls: no fresh pages per layer), laid
+// out as `kv` says, at the same offsets. Prefill converts once per call, then runs the F32 kernels: a
+// small cost next to the GEMMs.
+Tensor widened(const Exec& e, const Tensor& t, const KvLayout& kv, std::vector<float>& buf) {
+  // Contiguous runs of keys: all S·Hkv·Dh values (position-major), or each head's S·Dh (head-major).
+  const int64_t Dh = t.shape[2];
+  const bool per_head = kv.head != Dh;
+  const int64_t runs = per_head ? kv.Hkv : 1, run = per_head ? kv.S * Dh : kv.S * kv.row;
+  buf.resize(static_cast<size_t>(t.numel()));
   float* dst = buf.data();
-  parallel_for(e.team, n, [&](int64_t b, int64_t end) {
-    e.isa->to_f32(t.ptr<uint16_t>() + b, DType::F16, dst + b, end - b);
+  parallel_for(e.team, runs * run, [&](int64_t b, int64_t end) {
+    for (int64_t i = b; i < end;) {  // one run at a time
+      const int64_t r = i / run, n = std::min(end, (r + 1) * run) - i, at = r * kv.head + i % run;
+      e.isa->to_f32(t.ptr<uint16_t>() + at, DType::F16, dst + at, n);
+      i += n;
+    }
   }, 1 << 16);
   return Tensor::view(dst, DType::F32, t.shape_vec());
+}
+
+void attention_layout(const Exec& e, const Tensor& q, const Tensor& k, const Tensor& v, const KvLayout& kv, Tensor& out,
+                      float scale, int64_t causal_offset) {
+  if (k.dtype == DType::F16) {
+    if (q.shape[0] < 4)
+      return run_query_heads<uint16_t>(e.team, e.isa->attention_f16kv, q, k, v, kv, out, scale, causal_offset);
+    thread_local std::vector<float> kbuf, vbuf;
+    return attention_layout(e, q, widened(e, k, kv, kbuf), widened(e, v, kv, vbuf), kv, out, scale, causal_offset);
+  }
+  if (q.shape[0] < 4) return run_query_heads<float>(e.team, e.isa->attention, q, k, v, kv, out, scale, causal_offset);
+  Kernel kernel = e.bf16 ? bf16_kernel(*e.isa) : nullptr;
+  run_heads(e.team, kernel ? kernel : e.isa->attention, q, k, v, kv, out, scale, causal_offset);
 }
 
 }  // namespace
@@ -85,12 +114,12 @@ std::vector<AttentionRung> attention_ladder(const Team& team) {
   for (const IsaKernels* k : runnable_isa_tables())
     v.push_back({std::string("flash-") + k->name, "packed K/V tiles, online softmax, both products register-tiled",
                  [team, k](const Tensor& q, const Tensor& kk, const Tensor& vv, Tensor& o, float s, int64_t c) {
-                   run_heads(team, k->attention, q, kk, vv, o, s, c);
+                   run_heads(team, k->attention, q, kk, vv, KvLayout::position_major(kk), o, s, c);
                  }});
   if (Kernel kernel = bf16_kernel(best_isa()))
     v.push_back({"flash-bf16", "both products on bf16 pairs (vdpbf16ps), softmax in F32",
                  [team, kernel](const Tensor& q, const Tensor& kk, const Tensor& vv, Tensor& o, float s, int64_t c) {
-                   run_heads(team, kernel, q, kk, vv, o, s, c);
+                   run_heads(team, kernel, q, kk, vv, KvLayout::position_major(kk), o, s, c);
                  }});
   return v;
 }
@@ -98,15 +127,12 @@ std::vector<AttentionRung> attention_ladder(const Team& team) {
 
 void attention(const Exec& e, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
                int64_t causal_offset) {
-  if (k.dtype == DType::F16) {
-    if (q.shape[0] < 4)
-      return run_query_heads<uint16_t>(e.team, e.isa->attention_f16kv, q, k, v, out, scale, causal_offset);
-    thread_local std::vector<float> kbuf, vbuf;
-    return attention(e, q, widened(e, k, kbuf), widened(e, v, vbuf), out, scale, causal_offset);
-  }
-  if (q.shape[0] < 4) return run_query_heads<float>(e.team, e.isa->attention, q, k, v, out, scale, causal_offset);
-  Kernel kernel = e.bf16 ? bf16_kernel(*e.isa) : nullptr;
-  run_heads(e.team, kernel ? kernel : e.isa->attention, q, k, v, out, scale, causal_offset);
+  attention_layout(e, q, k, v, KvLayout::position_major(k), out, scale, causal_offset);
+}
+
+void attention_cached(const Exec& e, const Tensor& q, const Tensor& k, const Tensor& v, int64_t S, Tensor& out,
+                      float scale, int64_t causal_offset) {
+  attention_layout(e, q, k, v, KvLayout::head_major(k, S), out, scale, causal_offset);
 }
 
 }  // namespace tl::cpu

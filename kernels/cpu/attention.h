@@ -37,5 +37,9 @@ std::vector<AttentionRung> attention_ladder(const Team& team = {});
 // caller (kernels/ops.cpp).
 void attention(const Exec& e, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out, float scale,
                int64_t causal_offset);
+// The same over the first S positions of a head-major KV cache layer, k/v[Hkv, capacity, Dh] (F32 or
+// F16): ops::attention_cached on the CPU. Each head's keys are one contiguous stream.
+void attention_cached(const Exec& e, const Tensor& q, const Tensor& k, const Tensor& v, int64_t S, Tensor& out,
+                      float scale, int64_t causal_offset);
 
 }  // namespace tl::cpu

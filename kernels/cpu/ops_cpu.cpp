@@ -164,6 +164,36 @@ void copy_columns(const Tensor& src, int64_t col0, Tensor& dst) {
   for (int64_t t = 0; t < dst.shape[0]; ++t) std::copy_n(src.ptr<const float>() + t * m + col0, n, dst.ptr<float>() + t * n);
 }
 
+void kv_write(const Exec& e, const Tensor& rows, Tensor& cache, int64_t pos0) {
+  const int64_t T = rows.shape[0], Hkv = cache.shape[0], C = cache.shape[1], Dh = cache.shape[2];
+  parallel_for(e.team, Hkv * T, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t h = i / T, t = i % T;
+      const float* src = rows.ptr<const float>() + (t * Hkv + h) * Dh;
+      const int64_t at = (h * C + pos0 + t) * Dh;
+      if (cache.dtype == DType::F16) e.isa->to_f16(src, cache.ptr<uint16_t>() + at, Dh);
+      else std::copy_n(src, Dh, cache.ptr<float>() + at);
+    }
+  }, 256);
+}
+
+void kv_copy(const Tensor& src, Tensor& dst, int64_t n) {
+  const int64_t Hkv = src.shape[0], Dh = src.shape[2];
+  const size_t esize = dtype_size(src.dtype), bytes = static_cast<size_t>(n * Dh) * esize;
+  for (int64_t h = 0; h < Hkv; ++h)
+    std::memcpy(static_cast<char*>(dst.data) + static_cast<size_t>(h * dst.shape[1] * Dh) * esize,
+                static_cast<const char*>(src.data) + static_cast<size_t>(h * src.shape[1] * Dh) * esize, bytes);
+}
+
+void kv_gather(const Tensor& cache, int64_t S, Tensor& out) {
+  const int64_t Hkv = cache.shape[0], C = cache.shape[1], Dh = cache.shape[2];
+  const size_t esize = dtype_size(cache.dtype);
+  for (int64_t h = 0; h < Hkv; ++h)
+    for (int64_t t = 0; t < S; ++t)
+      convert_to_f32(static_cast<const char*>(cache.data) + static_cast<size_t>((h * C + t) * Dh) * esize, cache.dtype,
+                     out.ptr<float>() + (t * Hkv + h) * Dh, static_cast<size_t>(Dh));
+}
+
 int64_t argmax(const Tensor& x) {
   const float* p = x.ptr<const float>();
   int64_t best = 0;

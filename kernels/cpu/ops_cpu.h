@@ -27,6 +27,12 @@ void rope(const Exec& e, Tensor& x, int64_t pos0, const ops::RopeTable& table);
 void patch_embed(const Exec& e, const Tensor& pixels, const Tensor& w, const Tensor& b, Tensor& out);
 void embed(const Exec& e, const Tensor& table, const int* ids, int64_t n, Tensor& out);
 void copy(const Tensor& src, Tensor& dst);
+// A head-major KV cache layer [Hkv, capacity, Dh] (ops.h): rows[T, Hkv, Dh] written at pos0, positions
+// [0, n) copied to another layer, or the first S positions gathered into a position-major F32
+// out[S, Hkv, Dh] (the reference attention's input).
+void kv_write(const Exec& e, const Tensor& rows, Tensor& cache, int64_t pos0);
+void kv_copy(const Tensor& src, Tensor& dst, int64_t n);
+void kv_gather(const Tensor& cache, int64_t S, Tensor& out);
 void convert(const Exec& e, const Tensor& src, Tensor& dst);
 void copy_columns(const Tensor& src, int64_t col0, Tensor& dst);
 int64_t argmax(const Tensor& x);

@@ -611,3 +611,68 @@ TEST(Kernels, AttentionOnAnF16CacheMatchesReference) {
     }
   }
 }
+
+// A KV cache layer on the CPU is head-major (ops::kv_cache_shape). Rows written with kv_write at two
+// offsets, copied into a larger layer with kv_copy, and read by attention_cached give exactly what
+// ops::attention gives on the same keys laid out position-major — the kernels are the same, only the
+// strides differ — for F32 and F16 caches, decode and prefill row counts, every precision, and the
+// reference context (which gathers the positions first).
+TEST(Kernels, HeadMajorKvCacheMatchesPositionMajorAttention) {
+  const std::vector<AttentionShape> shapes = {{1, 930, 24, 6, 64, 929}, {2, 70, 4, 2, 72, 68}, {17, 40, 6, 3, 64, 23},
+                                              {33, 33, 4, 1, 72, 0},     {5, 9, 2, 2, 7, 4},    {1, 20, 4, 2, 24, 19}};
+  for (DType dt : {DType::F32, DType::F16})
+    for (const AttentionShape& s : shapes) {
+      const int64_t capacity = s.S + 5, first = s.S / 3;
+      OwnedTensor q = random_f32({s.T, s.H, s.Dh}), kf = random_f32({s.S, s.Hkv, s.Dh}), vf = random_f32({s.S, s.Hkv, s.Dh});
+      OwnedTensor kc = OwnedTensor::empty(dt, ops::kv_cache_shape(Device::CPU, capacity, s.Hkv, s.Dh));
+      OwnedTensor vc = OwnedTensor::empty(dt, ops::kv_cache_shape(Device::CPU, capacity, s.Hkv, s.Dh));
+      ASSERT_EQ(kc.tensor.shape_vec(), (std::vector<int64_t>{s.Hkv, capacity, s.Dh}));
+      for (auto [src, dst] : {std::pair{&kf, &kc}, std::pair{&vf, &vc}}) {  // two writes: [0, first), [first, S)
+        ops::kv_write(kCpu, src->tensor.rows(0, first), dst->tensor, 0);
+        ops::kv_write(kCpu, src->tensor.rows(first, s.S), dst->tensor, first);
+      }
+      OwnedTensor kg = OwnedTensor::empty(dt, ops::kv_cache_shape(Device::CPU, capacity + 7, s.Hkv, s.Dh));
+      OwnedTensor vg = OwnedTensor::empty(dt, ops::kv_cache_shape(Device::CPU, capacity + 7, s.Hkv, s.Dh));
+      ops::kv_copy(kc.tensor, kg.tensor, s.S);
+      ops::kv_copy(vc.tensor, vg.tensor, s.S);
+      // The same keys position-major, rounded as the cache rounded them.
+      OwnedTensor kp = OwnedTensor::empty(dt, {s.S, s.Hkv, s.Dh}), vp = OwnedTensor::empty(dt, {s.S, s.Hkv, s.Dh});
+      for (auto [src, dst] : {std::pair{&kf, &kp}, std::pair{&vf, &vp}}) {
+        if (dt == DType::F16) ops::convert(kCpu, src->tensor, dst->tensor);
+        else ops::copy(src->tensor, dst->tensor);
+      }
+      OwnedTensor kp32 = OwnedTensor::empty(DType::F32, {s.S, s.Hkv, s.Dh}), vp32 = OwnedTensor::empty(DType::F32, {s.S, s.Hkv, s.Dh});
+      convert_to_f32(kp.tensor.data, dt, kp32.tensor.ptr<float>(), static_cast<size_t>(kp.tensor.numel()));
+      convert_to_f32(vp.tensor.data, dt, vp32.tensor.ptr<float>(), static_cast<size_t>(vp.tensor.numel()));
+      const float scale = 1.0f / std::sqrt(static_cast<float>(s.Dh));
+      for (bool reference : {false, true})
+        for (ops::Precision precision : {ops::Precision::F32, ops::Precision::BF16}) {
+          ops::Options o;
+          o.reference = reference;
+          o.precision = precision;
+          const ops::Context c(o);
+          OwnedTensor want = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh}), got = OwnedTensor::empty(DType::F32, {s.T, s.H, s.Dh});
+          // The reference reads F32 keys (the cached path gathers and widens them the same way).
+          ops::attention(c, q.tensor, reference ? kp32.tensor : kp.tensor, reference ? vp32.tensor : vp.tensor,
+                         want.tensor, scale, s.offset);
+          ops::attention_cached(c, q.tensor, kg.tensor, vg.tensor, s.S, got.tensor, scale, s.offset);
+          for (int64_t i = 0; i < got.tensor.numel(); ++i)
+            ASSERT_EQ(got.tensor.ptr<float>()[i], want.tensor.ptr<float>()[i])
+                << dtype_name(dt) << " T=" << s.T << " S=" << s.S << " Dh=" << s.Dh << " reference=" << reference
+                << " " << ops::precision_name(precision) << " i=" << i;
+        }
+    }
+}
+
+// Bad cache views are refused, not read: positions past the capacity, mismatched heads.
+TEST(Kernels, KvCacheOpsRefuseBadShapes) {
+  OwnedTensor cache = OwnedTensor::empty(DType::F32, ops::kv_cache_shape(Device::CPU, 8, 2, 16));
+  OwnedTensor rows = random_f32({3, 2, 16}), wrong = random_f32({3, 4, 16});
+  OwnedTensor q = random_f32({1, 4, 16}), out = OwnedTensor::empty(DType::F32, {1, 4, 16});
+  EXPECT_THROW(ops::kv_write(kCpu, rows.tensor, cache.tensor, 6), Error);   // 6 + 3 > 8
+  EXPECT_THROW(ops::kv_write(kCpu, wrong.tensor, cache.tensor, 0), Error);  // 4 heads into 2
+  EXPECT_THROW(ops::attention_cached(kCpu, q.tensor, cache.tensor, cache.tensor, 9, out.tensor, 1.0f, 8), Error);
+  OwnedTensor small = OwnedTensor::empty(DType::F32, ops::kv_cache_shape(Device::CPU, 4, 2, 16));
+  EXPECT_THROW(ops::kv_copy(cache.tensor, small.tensor, 5), Error);
+  ops::kv_write(kCpu, rows.tensor, cache.tensor, 5);  // exactly to the end: fine
+}
