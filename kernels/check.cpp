@@ -102,7 +102,7 @@ namespace {
 // A cache layer holding at least S positions; returns its KV head count.
 int64_t check_kv_cache(const char* op, const Tensor& cache, int64_t S) {
   if (!cpu_f16(cache)) check_f32_on(op, cache, cache.device);
-  const bool head_major = cache.device == Device::CPU;
+  const bool head_major = ops::kv_head_major(cache.device);
   const int64_t capacity = cache.ndim == 3 ? cache.shape[head_major ? 1 : 0] : -1;
   if (cache.ndim != 3 || S < 0 || S > capacity)
     bad(op, "cache " + shape_str(cache) + " with " + std::to_string(S) + " positions in use");

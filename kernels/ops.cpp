@@ -119,11 +119,11 @@ void attention(const Context& c, const Tensor& q, const Tensor& k, const Tensor&
 }
 
 std::vector<int64_t> kv_cache_shape(Device device, int64_t capacity, int64_t Hkv, int64_t Dh) {
-  if (device == Device::CPU) return {Hkv, capacity, Dh};
+  if (kv_head_major(device)) return {Hkv, capacity, Dh};
   return {capacity, Hkv, Dh};
 }
 
-bool kv_position_major(const Tensor& cache) { return cache.device != Device::CPU; }
+bool kv_position_major(const Tensor& cache) { return !kv_head_major(cache.device); }
 
 void kv_write(const Context& c, const Tensor& rows, Tensor& cache, int64_t pos0) {
   check_kv_write(rows, cache, pos0);

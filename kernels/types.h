@@ -5,10 +5,16 @@
 #include <cstdint>
 #include <vector>
 
+#include "tensor/tensor.h"
+
 namespace tl::ops {
 
 // An element-wise activation applied to a product's output (fused into the GEMM's epilogue on CUDA).
 enum class Epilogue { None, GeluTanh, GeluErf };
+
+// A KV cache layer's layout on `device` (ops::kv_cache_shape): head-major [Hkv, capacity, Dh] on the
+// CPU, position-major [capacity, Hkv, Dh] elsewhere.
+inline bool kv_head_major(Device device) { return device == Device::CPU; }
 
 // Attention without a causal mask (every query sees every key).
 constexpr int64_t kNonCausal = -1;

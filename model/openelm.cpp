@@ -14,12 +14,11 @@ namespace {
 
 constexpr float kNormEps = 1e-6f;  // OpenELMRMSNorm default, used by every norm of the model
 
-// K and V rows can be written by the QKV split straight into the cache: one sequence, an F32 cache
-// whose positions are rows (position-major: CUDA's layout).
-bool staged_kv_needless(const KvCache& cache, size_t segments) {
+// Whether the QKV split can write K and V rows straight into the cache: one sequence, an F32 cache
+// whose positions are rows (position-major: CUDA's layout). Otherwise they pass the arena (staged).
+bool kv_rows_in_place(const KvCache& cache, size_t segments) {
   return segments == 1 && cache.dtype == DType::F32 && !cache.k.empty() && ops::kv_position_major(cache.k[0].tensor);
 }
-
 
 }  // namespace
 
@@ -120,7 +119,7 @@ void OpenElm::forward(const ops::Context& ctx, const Tensor& x, const std::vecto
   // The table covers the caches' whole capacity, so a step replayed as a CUDA graph never rebuilds it.
   if (rope_.positions < capacity) rope_ = ops::RopeTable::make(c_.head_dim, c_.rope_freq_constant, capacity);
   TL_CHECK(logits.dtype == DType::F32 && logits.numel() == out_rows * V);
-  reserve_activations(T, x.device, !staged_kv_needless(*segments[0].cache, segments.size()));
+  reserve_activations(T, x.device, !kv_rows_in_place(*segments[0].cache, segments.size()));
   Tensor h = arena_.alloc(DType::F32, {T, D});  // (T, D) residual stream
   Tensor a = arena_.alloc(DType::F32, {T, D});  // (T, D) normed input / block output
   ops::copy(x, h);
@@ -184,7 +183,7 @@ void OpenElm::attention_block(const ops::Context& ctx, int l, Tensor& h, Tensor&
   ops::rmsnorm(ctx, h, L.attn_norm, kNormEps, a);
   ops::matmul(ctx, a, L.qkv, nullptr, qkv);
   KvCache& first = *segments[0].cache;
-  const bool staged = !staged_kv_needless(first, segments.size());
+  const bool staged = !kv_rows_in_place(first, segments.size());
   const int64_t p0 = first.length;
   Tensor k_new = staged ? arena_.alloc(DType::F32, {T, Hkv, Dh}) : first.k[l].tensor.rows(p0, p0 + T);  // (T, Hkv, Dh)
   Tensor v_new = staged ? arena_.alloc(DType::F32, {T, Hkv, Dh}) : first.v[l].tensor.rows(p0, p0 + T);

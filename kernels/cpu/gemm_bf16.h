@@ -29,8 +29,5 @@ void pack_activations_bf16(const float* x, int64_t T, int64_t K, uint32_t* a, Bf
 // 1152, 2304, 4608 (one panel per 64-column block, in L2); bf16_slice_inputs() chooses per CPU.
 void gemm_bf16(Bf16Kernel kernel, const uint32_t* a, int64_t T, int64_t K, const void* w, DType wt, const float* bias,
                float* y, int64_t N, int64_t n_begin, int64_t n_end, int64_t kc = 256);
-// The Dot kernel's K slice for this CPU's caches (bytes; <= 0 unknown): a 128·kc-byte panel within a
-// third of L2, else within two thirds of L1d.
-int64_t bf16_slice_inputs(int64_t l1d_bytes, int64_t l2_bytes);
 
 }  // namespace tl::cpu
