@@ -1,5 +1,5 @@
 // tests/test_util.h — helpers shared by the test suites: scratch directories, file writing, running
-// the tinyllava binary and capturing its exit status and output.
+// the tinyllava binary and capturing its exit status and output, the message of a refused input.
 #pragma once
 
 #include <sys/wait.h>
@@ -12,6 +12,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+
+#include <gtest/gtest.h>
+
+#include "tensor/error.h"
 
 namespace tl::test {
 
@@ -35,6 +39,19 @@ class ScratchDir {
  private:
   std::string path_;
 };
+
+// The message of the input error `f()` throws (it must be one: ErrorKind::BadInput), or "" if it
+// returns.
+template <typename F>
+std::string input_error(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
+    return e.what();
+  }
+  return "";
+}
 
 inline void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);

@@ -12,21 +12,18 @@
 #include "tokenizer/sentencepiece_model.h"
 
 using namespace tl;
+using tl::test::input_error;
 
 namespace {
 
 const std::string kSmall = std::string(TINYLLAVA_SOURCE_DIR) + "/tests/fixtures/tokenizer/small_bpe.model";
 
 std::string parse_error(const std::string& bytes) {
-  try {
-    parse_sentencepiece_model(bytes, "t.model");
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
-    std::string msg = e.what();
+  const std::string msg = input_error([&] { parse_sentencepiece_model(bytes, "t.model"); });
+  if (!msg.empty()) {
     EXPECT_EQ(msg.rfind("t.model: ", 0), 0u) << msg;
-    return msg;
   }
-  return "";
+  return msg;
 }
 
 // Protobuf encoding helpers for hand-made models.

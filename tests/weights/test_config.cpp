@@ -8,6 +8,7 @@
 #include "weights/config.h"
 #include "tensor/error.h"
 #include "weights/synth.h"
+#include "test_util.h"
 
 using namespace tl;
 
@@ -15,15 +16,7 @@ namespace {
 
 VlmConfig parse(const std::string& text) { return parse_config(json::parse(text, "config.json"), "config.json"); }
 
-std::string config_error(const std::string& text) {
-  try {
-    parse(text);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
-    return e.what();
-  }
-  return "";
-}
+std::string config_error(const std::string& text) { return test::input_error([&] { parse(text); }); }
 
 // The tiny built-in config with one textual substitution.
 std::string tiny_with(const std::string& from, const std::string& to) {

@@ -7,6 +7,7 @@
 
 #include "tensor/error.h"
 #include "weights/json.h"
+#include "test_util.h"
 
 using namespace tl;
 using json::Value;
@@ -16,13 +17,7 @@ namespace {
 Value parse(const std::string& s) { return json::parse(s, "test.json"); }
 
 std::string parse_error(const std::string& s, const json::Limits& limits = {}) {
-  try {
-    json::parse(s, "test.json", limits);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
-    return e.what();
-  }
-  return "";
+  return test::input_error([&] { json::parse(s, "test.json", limits); });
 }
 
 }  // namespace

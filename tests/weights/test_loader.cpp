@@ -12,6 +12,7 @@
 #include "weights/synth.h"
 
 using namespace tl;
+using tl::test::input_error;
 using tl::test::ScratchDir;
 using tl::test::slurp;
 using tl::test::write_file;
@@ -27,15 +28,7 @@ void write_checkpoint(const ScratchDir& dir, const std::vector<TensorSpec>& spec
   writer.finish_sparse();
 }
 
-std::string load_error(const ScratchDir& dir) {
-  try {
-    load_model(dir.path());
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
-    return e.what();
-  }
-  return "";
-}
+std::string load_error(const ScratchDir& dir) { return input_error([&] { load_model(dir.path()); }); }
 
 std::vector<TensorSpec> tiny_layout() {
   return checkpoint_layout(parse_config(json::parse(builtin_config("tiny"), "tiny"), "tiny"));

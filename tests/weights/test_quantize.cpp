@@ -22,6 +22,7 @@
 #include "weights/synth.h"
 
 using namespace tl;
+using tl::test::input_error;
 using tl::test::ScratchDir;
 using tl::test::slurp;
 using tl::test::write_file;
@@ -43,15 +44,7 @@ std::string quantize(const std::string& src, const std::string& out, DType t, in
   return out;
 }
 
-std::string load_error(const std::string& dir) {
-  try {
-    load_model(dir);
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), ErrorKind::BadInput);
-    return e.what();
-  }
-  return "";
-}
+std::string load_error(const std::string& dir) { return input_error([&] { load_model(dir); }); }
 
 // A copy of `dir`'s config.json whose quantization_config is replaced by `block` (removed when empty).
 void rewrite_quantization(const std::string& dir, const std::string& block) {
