@@ -252,23 +252,27 @@ void Scheduler::advance(Slot& s, int id) {
   s.state = Slot::State::Decode;
 }
 
-// Sends what is held and the usage, frees the slot; an empty reason: the job is dropped (cancelled or
+// Frees the slot, then sends what is held and the usage, so that a client reading /metrics after its
+// answer sees the slot free and its tokens counted; an empty reason: the job is dropped (cancelled or
 // already failed).
 void Scheduler::end(Slot& s, const std::string& reason) {
+  std::string tail;
   if (!reason.empty()) {
     bool stopped = false;
-    std::string tail = s.decoder ? s.answer->add(s.decoder->finish(), &stopped) : "";
+    tail = s.decoder ? s.answer->add(s.decoder->finish(), &stopped) : "";
     if (s.answer && !stopped) tail += s.answer->finish();
-    s.job->append(tail);
-    s.job->finish(reason, Usage{s.job->input.positions, s.generated});
     metrics_.tokens(0, s.generated);
   }
-  s.job.reset();
+  const auto job = std::move(s.job);
+  const int64_t generated = s.generated;
   s.sampler.reset();
   s.decoder.reset();
   s.answer.reset();
   s.state = Slot::State::Idle;
   --active_;
+  if (reason.empty()) return;
+  job->append(tail);
+  job->finish(reason, Usage{job->input.positions, generated});
 }
 
 }  // namespace tl::server
