@@ -98,6 +98,18 @@ void BM_Attention(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(4.0 * pairs * H * Dh * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The same with --precision bf16 (flash-bf16 for T >= 4), when this CPU has AVX512_BF16.
+void BM_AttentionBf16(benchmark::State& state) {
+  if (!ops::bf16_supported()) return state.SkipWithError("no AVX512_BF16 on this CPU");
+  ops::Options o;
+  o.precision = ops::Precision::BF16;
+  const ops::Context bf16(o);
+  const ops::Context* saved = g_ops;
+  g_ops = &bf16;
+  BM_Attention(state);
+  g_ops = saved;
+}
+
 void BM_PatchEmbed(benchmark::State& state) {
   OwnedTensor px = filled(DType::F32, {3, 384, 384}, 1.0f), w = filled(DType::F16, {1152, 3, 14, 14}, 0.02f);
   OwnedTensor b = filled(DType::F16, {1152}, 0.02f), out = OwnedTensor::empty(DType::F32, {729, 1152});
@@ -173,6 +185,8 @@ BENCHMARK(BM_EigenMatmul)->Name("eigen/decode")->Args({1, 1536, 2304, 0})->Args(
 BENCHMARK(BM_Attention)->Name("attention")->Args({729, 729, 16, 16, 72, 0})->Args({774, 774, 24, 6, 64, 1})
     ->Args({1, 775, 24, 6, 64, 1})->ArgNames({"T", "S", "H", "Hkv", "Dh", "causal"})->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+BENCHMARK(BM_AttentionBf16)->Name("attention_bf16")->Args({729, 729, 16, 16, 72, 0})->Args({774, 774, 24, 6, 64, 1})
+    ->ArgNames({"T", "S", "H", "Hkv", "Dh", "causal"})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_PatchEmbed)->Name("patch_embed/384")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LayerNorm)->Name("layernorm/729x1152")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
