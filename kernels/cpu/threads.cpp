@@ -44,31 +44,46 @@ inline void cpu_relax() {
 
 // One waiting thread's spin budget. After a successful spin it doubles (up to the team's spin_us); after
 // a sleep it is reset from what the wait needed: spin_us when the awaited event came within spin_us
-// of the start (a quiet machine, only a longer gap than the budget); otherwise the other side was
-// descheduled (or the program idle), and the next kCooldown waits sleep at once, as a plain pool
-// does. Same-window A/B, decode tok/s with a busy loop on one of the 2 cores: 33 sleeping at once,
-// 26-28 without the cooldown (budget back to spin_us() after every short wait), 32-34 with it; on a
-// quiet machine the cooldown costs nothing measurable (44-63 either way, 35-44 sleeping at once).
+// of the start (a quiet machine, only a longer gap than the budget). A wait longer than that is a
+// pause (the program between calls, or the host preempting the other vCPU for a moment) when it is
+// alone, and the polling goes on; a second one within kWindow waits means the other side keeps losing
+// its CPU, and the next kCooldown waits sleep at once, as a plain pool does. Same-window A/B, decode
+// tok/s with a busy loop on one of the 2 cores: 33 sleeping at once, 26-28 without the cooldown
+// (budget back to spin_us() after every short wait), 32-34 with it. The first rule cooled down after
+// any long wait: on a quiet machine the host's occasional preemptions (~one per decode step) then put
+// a quarter of the step's regions behind a sleeping worker, 0.4-0.9 ms of start delay per step.
+// Requiring two long waits within 16 (2026-11-30, high-bandwidth band, 200 steps, 3 rounds): quiet
+// 62.6-64.6 -> 66.5-67.2 tok/s (worker start delay 0.39-0.93 -> 0.18-0.30 ms per step); with the busy
+// loop 34.2-34.4 -> 34.9-35.5 (no cooldown at all: 29.4-29.8).
 class SpinBudget {
  public:
   int64_t ns(int64_t max_ns) const { return cooldown_ > 0 ? 0 : std::min(ns_, max_ns); }
-  void spun(int64_t max_ns) { ns_ = std::max<int64_t>(std::min(2 * ns_, max_ns), kMinGrowNs); }
+  void spun(int64_t max_ns) {
+    ++waits_;
+    ns_ = std::max<int64_t>(std::min(2 * ns_, max_ns), kMinGrowNs);
+  }
   void slept(int64_t needed_ns, int64_t max_ns) {
+    ++waits_;
+    const bool long_wait = needed_ns > max_ns;
+    const bool again = long_wait && waits_ - last_long_ <= kWindow;
+    if (long_wait) last_long_ = waits_;
     if (cooldown_ > 0) {
       --cooldown_;
-    } else if (needed_ns <= max_ns) {
-      ns_ = max_ns;
-    } else {
+    } else if (again) {
       ns_ = 0;
       cooldown_ = kCooldown;
+    } else {
+      ns_ = max_ns;
     }
   }
 
  private:
   static constexpr int64_t kMinGrowNs = 1000;
   static constexpr int kCooldown = 64;  // waits (~half a decode step's regions)
+  static constexpr int64_t kWindow = 16;  // waits: two long ones this close mean an oversubscribed machine
   int64_t ns_ = 0;
   int cooldown_ = 0;
+  int64_t waits_ = 0, last_long_ = -kWindow - 1;
 };
 
 // Polls done() for up to budget_ns; true when done() was seen.
