@@ -2,6 +2,8 @@
 #include "kernels/cpu/gemm.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <vector>
 
 #include "kernels/cpu/gemm_bf16.h"
@@ -19,9 +21,60 @@ void split_columns(const Team& team, int64_t N, int64_t panel, const Range& rang
   parallel_for(team, panels, [&](int64_t p0, int64_t p1) { range(p0 * panel, std::min(N, p1 * panel)); });
 }
 
+// Decode's GEMVs are read streams, and on a shared host one core often streams a few % slower than
+// the other for seconds at a time: equal shares then leave the faster thread waiting at the end of
+// every GEMV (2.8-3.6 % of each GEMV's time in the 83-87 GB/s band, 0.5-0.8 % at ~50 GB/s). These
+// rows are split in proportion to each thread's rate over the previous GEMVs (rows per second,
+// smoothed over ~10 calls), in whole panels. One per calling thread, so engines on different threads
+// keep their own. A row is still computed whole by one thread: the split never changes a result
+// (Kernels.DecodeGemvSplitByRateNeverChangesTheResult). Measured 2026-11-30, full-size F16 decode at
+// depth 774-974, 2 threads, equal halves and this taking turns: 83-87 GB/s band 60.4-72.2 (median
+// 63.0) -> 57.7-68.6 (median 66.3) tok/s over 9 pairs, ~50 GB/s band ±1 %. Losers (bench/RESULTS.md):
+// rows handed out from a shared counter, and two-ended chunks.
+class RateSplit {
+ public:
+  template <typename Range>
+  void run(const Team& team, int64_t N, int64_t panel, const Range& range) {
+    const int chunks = team.size();
+    if (static_cast<int>(share_.size()) != chunks) share_.assign(static_cast<size_t>(chunks), 1.0 / chunks);
+    const int64_t panels = (N + panel - 1) / panel;
+    bound_.assign(static_cast<size_t>(chunks) + 1, 0);
+    double cumulative = 0;
+    for (int c = 0; c < chunks; ++c) {
+      cumulative += share_[c];
+      bound_[c + 1] = c + 1 == chunks ? panels : std::clamp<int64_t>(std::llround(cumulative * panels), bound_[c], panels);
+    }
+    secs_.assign(static_cast<size_t>(chunks), 0.0);
+    parallel_for(team, chunks, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const auto t0 = std::chrono::steady_clock::now();
+        const int64_t n0 = std::min(N, bound_[c] * panel), n1 = std::min(N, bound_[c + 1] * panel);
+        if (n0 < n1) range(n0, n1);
+        secs_[c] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      }
+    });
+    double total = 0;
+    std::vector<double>& rate = secs_;  // rows per second, in place
+    for (int c = 0; c < chunks; ++c) {
+      const int64_t rows = std::min(N, bound_[c + 1] * panel) - std::min(N, bound_[c] * panel);
+      if (rows <= 0 || secs_[c] <= 0) return;  // nothing measured for a thread: keep the shares
+      rate[c] = static_cast<double>(rows) / secs_[c];
+      total += rate[c];
+    }
+    for (int c = 0; c < chunks; ++c) share_[c] = 0.9 * share_[c] + 0.1 * rate[c] / total;
+  }
+
+ private:
+  std::vector<double> share_, secs_;
+  std::vector<int64_t> bound_;
+};
+
 void gemm_f32(const Team& team, const IsaKernels& k, const float* x, int64_t T, int64_t K, const void* w, DType wt,
               const float* bias, float* y, int64_t N) {
-  split_columns(team, N, k.gemm_columns, [&](int64_t n0, int64_t n1) { k.gemm(x, T, K, w, wt, bias, y, N, n0, n1); });
+  auto range = [&](int64_t n0, int64_t n1) { k.gemm(x, T, K, w, wt, bias, y, N, n0, n1); };
+  if (T > kGemvMaxRows) return split_columns(team, N, k.gemm_columns, range);
+  thread_local RateSplit split;
+  split.run(team, N, k.gemm_columns, range);
 }
 
 void gemm_bf16_all(const Team& team, Bf16Kernel kernel, int64_t kc, const float* x, int64_t T, int64_t K, const void* w,

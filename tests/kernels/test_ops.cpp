@@ -7,6 +7,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -558,6 +559,33 @@ TEST(Kernels, DecodeAttentionQueryHeadSplitAnyThreadCount) {
     OwnedTensor got = OwnedTensor::empty(DType::F32, {1, H, Dh});
     ops::attention(c, q.tensor, k.tensor, v.tensor, got.tensor, 0.125f, S - 1);
     EXPECT_LE(max_rel(got.tensor, want.tensor), 3e-6) << threads << " threads";
+  }
+}
+
+// Decode's GEMV rows are split in proportion to each thread's measured rate (kernels/cpu/gemm.cpp), so
+// the split moves from call to call; with more threads than cores the rates differ a lot. Every call
+// must still give each output exactly as one thread computes it: no row lost, doubled or summed
+// differently, at row counts that do and do not fill whole panels.
+TEST(Kernels, DecodeGemvSplitByRateNeverChangesTheResult) {
+  ops::Options one;
+  one.threads = 1;
+  const ops::Context serial(one);
+  for (int64_t N : {5, 37, 1000}) {
+    const int64_t K = 301;
+    OwnedTensor x = random_f32({1, K}), w = random_weight(DType::F16, {N, K}, 0.05f), bias = random_f32({N});
+    OwnedTensor want = OwnedTensor::empty(DType::F32, {1, N});
+    ops::matmul(serial, x.tensor, w.tensor, &bias.tensor, want.tensor);
+    for (int threads : {2, 3, 5}) {
+      ops::Options o;
+      o.threads = threads;
+      const ops::Context c(o);
+      for (int call = 0; call < 40; ++call) {
+        OwnedTensor got = OwnedTensor::empty(DType::F32, {1, N});
+        ops::matmul(c, x.tensor, w.tensor, &bias.tensor, got.tensor);
+        ASSERT_EQ(std::memcmp(got.tensor.data, want.tensor.data, static_cast<size_t>(N) * sizeof(float)), 0)
+            << "N " << N << ", " << threads << " threads, call " << call;
+      }
+    }
   }
 }
 
