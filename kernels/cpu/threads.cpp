@@ -50,7 +50,7 @@ inline void cpu_relax() {
 // its CPU, and the next kCooldown waits sleep at once, as a plain pool does. Same-window A/B, decode
 // tok/s with a busy loop on one of the 2 cores: 33 sleeping at once, 26-28 without the cooldown
 // (budget back to spin_us() after every short wait), 32-34 with it. The first rule cooled down after
-// any long wait: on a quiet machine the host's occasional preemptions (~one per decode step) then put
+// any long wait: on a quiet machine such waits (one every one or two decode steps) then put
 // a quarter of the step's regions behind a sleeping worker, 0.4-0.9 ms of start delay per step.
 // Requiring two long waits within 16 (2026-11-30, high-bandwidth band, 200 steps, 3 rounds): quiet
 // 62.6-64.6 -> 66.5-67.2 tok/s (worker start delay 0.39-0.93 -> 0.18-0.30 ms per step); with the busy

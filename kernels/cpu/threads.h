@@ -11,9 +11,10 @@
 // serial work. Waking a sleeping thread costs 25-60 µs on the 2-vCPU KVM guest we measure on (the idle
 // vCPU halts; bench_decode's Handoff), against ~0.5 µs for a thread that is polling, so between
 // regions the workers, and the caller waiting for them, poll an atomic for up to Team::spin_us µs before
-// they sleep on a condition variable. The budget adapts (threads.cpp): after a wait the polling
-// would not have covered (the machine oversubscribed, or the program idle) a thread sleeps at once
-// for a while. An idle pool burns at most spin_us of CPU per thread before it sleeps.
+// they sleep on a condition variable. The budget adapts (threads.cpp): after two waits close together
+// that the polling would not have covered (the machine oversubscribed) a thread sleeps at once for a
+// while; one such wait alone (a pause) changes nothing. An idle pool burns at most spin_us of CPU per
+// thread before it sleeps.
 #pragma once
 
 #include <cstdint>
