@@ -120,6 +120,26 @@ void BM_PatchEmbed(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 729 * 588 * 1152 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The MLP activations at their model shapes: SigLIP's fc1 output (GELU, tanh form, in place) and
+// OpenELM's last layer's gate | up (SiLU(gate) · up). GB/s of activations read and written.
+void BM_GeluTanh(benchmark::State& state) {
+  OwnedTensor x = filled(DType::F32, {729, 4304}, 1.0f);
+  for (auto _ : state) {
+    ops::gelu_tanh(*g_ops, x.tensor);
+    benchmark::DoNotOptimize(x.tensor.data);
+  }
+  state.counters["GB/s"] = benchmark::Counter(2.0 * 729 * 4304 * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_SiluMul(benchmark::State& state) {
+  OwnedTensor gu = filled(DType::F32, {774, 2 * 6144}, 1.0f), out = OwnedTensor::empty(DType::F32, {774, 6144});
+  for (auto _ : state) {
+    ops::silu_mul(*g_ops, gu.tensor, out.tensor);
+    benchmark::DoNotOptimize(out.tensor.data);
+  }
+  state.counters["GB/s"] = benchmark::Counter(3.0 * 774 * 6144 * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void BM_LayerNorm(benchmark::State& state) {
   OwnedTensor x = filled(DType::F32, {729, 1152}, 1.0f), w = filled(DType::F16, {1152}, 1.0f), b = filled(DType::F16, {1152}, 1.0f);
   OwnedTensor y = OwnedTensor::empty(DType::F32, {729, 1152});
@@ -187,6 +207,8 @@ BENCHMARK(BM_Attention)->Name("attention")->Args({729, 729, 16, 16, 72, 0})->Arg
     ->UseRealTime();
 BENCHMARK(BM_AttentionBf16)->Name("attention_bf16")->Args({729, 729, 16, 16, 72, 0})->Args({774, 774, 24, 6, 64, 1})
     ->ArgNames({"T", "S", "H", "Hkv", "Dh", "causal"})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_GeluTanh)->Name("gelu_tanh/729x4304")->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_SiluMul)->Name("silu_mul/774x6144")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_PatchEmbed)->Name("patch_embed/384")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LayerNorm)->Name("layernorm/729x1152")->Unit(benchmark::kMicrosecond)->UseRealTime();
 
