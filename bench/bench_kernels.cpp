@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cmath>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -27,7 +28,15 @@ using namespace tl;
 namespace {
 
 const ops::Context kF32;              // the CPU kernels, F32, all threads
-const ops::Context* g_ops = &kF32;  // what BM_Matmul runs (BM_MatmulBf16 points it at a bf16 Context)
+// The same kernels with --precision bf16, or null where this CPU lacks AVX512_BF16.
+const ops::Context* bf16_context() {
+  static const std::unique_ptr<ops::Context> c = [] {
+    ops::Options o;
+    o.precision = ops::Precision::BF16;
+    return ops::bf16_supported() ? std::make_unique<ops::Context>(o) : nullptr;
+  }();
+  return c.get();
+}
 
 OwnedTensor filled(DType dt, const std::vector<int64_t>& shape, float scale) {
   OwnedTensor f = OwnedTensor::empty(DType::F32, shape);
@@ -40,13 +49,14 @@ OwnedTensor filled(DType dt, const std::vector<int64_t>& shape, float scale) {
   return t;
 }
 
-// Args: T, K, N, dtype (0 f32, 1 f16, 2 bf16).
-void BM_Matmul(benchmark::State& state) {
+// Args: T, K, N, dtype (0 f32, 1 f16, 2 bf16); c: kF32 or bf16_context().
+void BM_Matmul(benchmark::State& state, const ops::Context* c) {
+  if (!c) return state.SkipWithError("no AVX512_BF16 on this CPU");
   const int64_t T = state.range(0), K = state.range(1), N = state.range(2);
   const DType dt = state.range(3) == 0 ? DType::F32 : state.range(3) == 1 ? DType::F16 : DType::BF16;
   OwnedTensor x = filled(DType::F32, {T, K}, 1.0f), w = filled(dt, {N, K}, 0.02f), y = OwnedTensor::empty(DType::F32, {T, N});
   for (auto _ : state) {
-    ops::matmul(*g_ops, x.tensor, w.tensor, nullptr, y.tensor);
+    ops::matmul(*c, x.tensor, w.tensor, nullptr, y.tensor);
     benchmark::DoNotOptimize(y.tensor.data);
   }
   const double flops = 2.0 * T * K * N;
@@ -68,29 +78,15 @@ void BM_EigenMatmul(benchmark::State& state) {
 }
 #endif
 
-// The same shapes with --precision bf16 (AVX512_BF16), when this CPU has it.
-void BM_MatmulBf16(benchmark::State& state) {
-  if (!ops::bf16_supported()) {
-    state.SkipWithError("no AVX512_BF16 on this CPU");
-    return;
-  }
-  ops::Options o;
-  o.precision = ops::Precision::BF16;
-  const ops::Context bf16(o);
-  const ops::Context* saved = g_ops;
-  g_ops = &bf16;
-  BM_Matmul(state);
-  g_ops = saved;
-}
-
-// Args: T (queries), S (keys), H, Hkv, Dh, causal (0/1).
-void BM_Attention(benchmark::State& state) {
+// Args: T (queries), S (keys), H, Hkv, Dh, causal (0/1); c: kF32 or bf16_context().
+void BM_Attention(benchmark::State& state, const ops::Context* c) {
+  if (!c) return state.SkipWithError("no AVX512_BF16 on this CPU");
   const int64_t T = state.range(0), S = state.range(1), H = state.range(2), Hkv = state.range(3), Dh = state.range(4);
   const bool causal = state.range(5) != 0;
   OwnedTensor q = filled(DType::F32, {T, H, Dh}, 1.0f), k = filled(DType::F32, {S, Hkv, Dh}, 1.0f);
   OwnedTensor v = filled(DType::F32, {S, Hkv, Dh}, 1.0f), o = OwnedTensor::empty(DType::F32, {T, H, Dh});
   for (auto _ : state) {
-    ops::attention(*g_ops, q.tensor, k.tensor, v.tensor, o.tensor, 1.0f / std::sqrt(static_cast<float>(Dh)),
+    ops::attention(*c, q.tensor, k.tensor, v.tensor, o.tensor, 1.0f / std::sqrt(static_cast<float>(Dh)),
                    causal ? S - T : ops::kNonCausal);
     benchmark::DoNotOptimize(o.tensor.data);
   }
@@ -98,23 +94,11 @@ void BM_Attention(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(4.0 * pairs * H * Dh * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// The same with --precision bf16 (flash-bf16 for T >= 4), when this CPU has AVX512_BF16.
-void BM_AttentionBf16(benchmark::State& state) {
-  if (!ops::bf16_supported()) return state.SkipWithError("no AVX512_BF16 on this CPU");
-  ops::Options o;
-  o.precision = ops::Precision::BF16;
-  const ops::Context bf16(o);
-  const ops::Context* saved = g_ops;
-  g_ops = &bf16;
-  BM_Attention(state);
-  g_ops = saved;
-}
-
 void BM_PatchEmbed(benchmark::State& state) {
   OwnedTensor px = filled(DType::F32, {3, 384, 384}, 1.0f), w = filled(DType::F16, {1152, 3, 14, 14}, 0.02f);
   OwnedTensor b = filled(DType::F16, {1152}, 0.02f), out = OwnedTensor::empty(DType::F32, {729, 1152});
   for (auto _ : state) {
-    ops::patch_embed(*g_ops, px.tensor, w.tensor, b.tensor, out.tensor);
+    ops::patch_embed(kF32, px.tensor, w.tensor, b.tensor, out.tensor);
     benchmark::DoNotOptimize(out.tensor.data);
   }
   state.counters["GFLOP/s"] = benchmark::Counter(2.0 * 729 * 588 * 1152 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -125,7 +109,7 @@ void BM_PatchEmbed(benchmark::State& state) {
 void BM_GeluTanh(benchmark::State& state) {
   OwnedTensor x = filled(DType::F32, {729, 4304}, 1.0f);
   for (auto _ : state) {
-    ops::gelu_tanh(*g_ops, x.tensor);
+    ops::gelu_tanh(kF32, x.tensor);
     benchmark::DoNotOptimize(x.tensor.data);
   }
   state.counters["GB/s"] = benchmark::Counter(2.0 * 729 * 4304 * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -134,7 +118,7 @@ void BM_GeluTanh(benchmark::State& state) {
 void BM_SiluMul(benchmark::State& state) {
   OwnedTensor gu = filled(DType::F32, {774, 2 * 6144}, 1.0f), out = OwnedTensor::empty(DType::F32, {774, 6144});
   for (auto _ : state) {
-    ops::silu_mul(*g_ops, gu.tensor, out.tensor);
+    ops::silu_mul(kF32, gu.tensor, out.tensor);
     benchmark::DoNotOptimize(out.tensor.data);
   }
   state.counters["GB/s"] = benchmark::Counter(3.0 * 774 * 6144 * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -144,7 +128,7 @@ void BM_LayerNorm(benchmark::State& state) {
   OwnedTensor x = filled(DType::F32, {729, 1152}, 1.0f), w = filled(DType::F16, {1152}, 1.0f), b = filled(DType::F16, {1152}, 1.0f);
   OwnedTensor y = OwnedTensor::empty(DType::F32, {729, 1152});
   for (auto _ : state) {
-    ops::layernorm(*g_ops, x.tensor, w.tensor, b.tensor, 1e-6f, y.tensor);
+    ops::layernorm(kF32, x.tensor, w.tensor, b.tensor, 1e-6f, y.tensor);
     benchmark::DoNotOptimize(y.tensor.data);
   }
   state.counters["GB/s"] = benchmark::Counter(2.0 * 729 * 1152 * 4 * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -188,11 +172,11 @@ void BM_AttentionLadder(benchmark::State& state, const cpu::AttentionRung* rung)
 #define MODEL_MATMUL_SHAPES(B)                                                          \
   B->Args({729, 1152, 1152, 1})->Args({729, 1152, 4304, 1})->Args({729, 4304, 1152, 1}) \
       ->Args({774, 1536, 2304, 1})->Args({774, 1536, 12288, 1})->Args({774, 6144, 1536, 1})
-BENCHMARK(BM_Matmul)->Name("matmul/prefill")->Apply([](benchmark::internal::Benchmark* b) { MODEL_MATMUL_SHAPES(b); })
+BENCHMARK_CAPTURE(BM_Matmul, f32, &kF32)->Name("matmul/prefill")->Apply([](benchmark::internal::Benchmark* b) { MODEL_MATMUL_SHAPES(b); })
     ->ArgNames({"T", "K", "N", "f16"})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_MatmulBf16)->Name("matmul_bf16/prefill")->Apply([](benchmark::internal::Benchmark* b) { MODEL_MATMUL_SHAPES(b); })
+BENCHMARK_CAPTURE(BM_Matmul, bf16, bf16_context())->Name("matmul_bf16/prefill")->Apply([](benchmark::internal::Benchmark* b) { MODEL_MATMUL_SHAPES(b); })
     ->ArgNames({"T", "K", "N", "f16"})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Matmul)->Name("matmul/decode")->Args({1, 1536, 2304, 1})->Args({1, 1536, 12288, 1})
+BENCHMARK_CAPTURE(BM_Matmul, f32, &kF32)->Name("matmul/decode")->Args({1, 1536, 2304, 1})->Args({1, 1536, 12288, 1})
     ->Args({1, 6144, 1536, 1})->Args({1, 1536, 32000, 1})->Args({1, 1536, 12288, 2})->Args({1, 1536, 12288, 0})
     ->ArgNames({"T", "K", "N", "dtype"})->Unit(benchmark::kMicrosecond)->UseRealTime();
 #ifdef TINYLLAVA_HAVE_EIGEN
@@ -202,10 +186,10 @@ BENCHMARK(BM_EigenMatmul)->Name("eigen/decode")->Args({1, 1536, 2304, 0})->Args(
     ->Args({1, 6144, 1536, 0})->Args({1, 1536, 32000, 0})->ArgNames({"T", "K", "N", "_"})->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 #endif
-BENCHMARK(BM_Attention)->Name("attention")->Args({729, 729, 16, 16, 72, 0})->Args({774, 774, 24, 6, 64, 1})
+BENCHMARK_CAPTURE(BM_Attention, f32, &kF32)->Name("attention")->Args({729, 729, 16, 16, 72, 0})->Args({774, 774, 24, 6, 64, 1})
     ->Args({1, 775, 24, 6, 64, 1})->ArgNames({"T", "S", "H", "Hkv", "Dh", "causal"})->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK(BM_AttentionBf16)->Name("attention_bf16")->Args({729, 729, 16, 16, 72, 0})->Args({774, 774, 24, 6, 64, 1})
+BENCHMARK_CAPTURE(BM_Attention, bf16, bf16_context())->Name("attention_bf16")->Args({729, 729, 16, 16, 72, 0})->Args({774, 774, 24, 6, 64, 1})
     ->ArgNames({"T", "S", "H", "Hkv", "Dh", "causal"})->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_GeluTanh)->Name("gelu_tanh/729x4304")->Unit(benchmark::kMicrosecond)->UseRealTime();
 BENCHMARK(BM_SiluMul)->Name("silu_mul/774x6144")->Unit(benchmark::kMicrosecond)->UseRealTime();
