@@ -325,10 +325,16 @@ TEST(Kernels, IsaFlashAttentionAndActivationsAllTables) {
     expect_table_attention_matches_reference(*isa, shapes);
     OwnedTensor x = random_f32({1000}, 5.0f), g = random_f32({1000}, 5.0f), u = random_f32({1000});
     OwnedTensor want = OwnedTensor::empty(DType::F32, {1000});
+    // The ends of the exp inside (overflow to +inf, the flush to 0 below -87.3), not only its middle.
+    // Checked one by one below: max_rel alone would not see these tiny or exact values.
+    const float x_ends[] = {-1e20f, 1e20f, -60.0f, 60.0f}, g_ends[] = {-200.0f, 200.0f, -88.0f, 89.0f, -87.0f};
+    std::copy_n(x_ends, 4, x.tensor.ptr<float>() + 1);
+    std::copy_n(g_ends, 5, g.tensor.ptr<float>() + 1);
     std::copy_n(x.tensor.ptr<float>(), 1000, want.tensor.ptr<float>());
     ref::gelu_tanh(want.tensor);
     isa->gelu_tanh(x.tensor.ptr<float>(), 1000);
     EXPECT_LE(max_rel(x.tensor, want.tensor), 3e-7) << isa->name;
+    for (int i = 1; i <= 4; ++i) EXPECT_EQ(x.tensor.ptr<float>()[i], want.tensor.ptr<float>()[i]) << isa->name << " gelu_tanh(" << x_ends[i - 1] << ")";
     // gelu_erf (PyTorch's formula rounds 1 + erf(x/√2) to 0 for x ≪ 0; ours keeps a tiny value).
     OwnedTensor e = random_f32({1000}, 3.0f), e_ref = OwnedTensor::empty(DType::F32, {1000});
     e.tensor.ptr<float>()[0] = -9.0f;
@@ -344,6 +350,10 @@ TEST(Kernels, IsaFlashAttentionAndActivationsAllTables) {
     ref::silu_mul(gu.tensor, o1.tensor);
     isa->silu_mul(g.tensor.ptr<float>(), u.tensor.ptr<float>(), o2.tensor.ptr<float>(), 1000);
     EXPECT_LE(max_rel(o2.tensor, o1.tensor.reshape({1000})), 3e-7) << isa->name;
+    for (int i = 1; i <= 5; ++i) {
+      const float got_i = o2.tensor.ptr<float>()[i], want_i = o1.tensor.ptr<float>()[i];
+      EXPECT_LE(std::fabs(got_i - want_i), 3e-7 * std::fabs(want_i)) << isa->name << " silu(" << g_ends[i - 1] << ")";
+    }
   }
 }
 
