@@ -12,7 +12,7 @@
 //    not depend on values), weights in the checkpoint's dtype (F16 without -m): SigLIP GEMMs, patch
 //    embedding, SigLIP attention, layernorm; OpenELM prefill GEMMs and attention of the last (widest)
 //    layer, rmsnorm; decode GEMVs (that layer's proj_1, the output head) and decode attention after the
-//    prompt. One warm-up call, then the median of --reps calls; decode kernels cycle through copies of
+//    prompt (OpenELM's attention on KV cache layers as the engine holds them). One warm-up call, then the median of --reps calls; decode kernels cycle through copies of
 //    their operands (128 MiB in all) so that, as in a real decode step, they read them from memory.
 // Output: a table on stdout (intensity, GFLOP/s, the roof that bounds each kernel and the fraction of
 // it reached) and the SVG (roofline_svg.cpp).
@@ -60,9 +60,9 @@ struct KernelContext {
   MatrixPeak fp32;         // bounds everything else (F32 math)
 };
 
-// Median milliseconds of fn() over `reps` calls, after one warm-up call.
-double median_ms(const std::function<void()>& fn, int reps) {
-  fn();
+// Median milliseconds of fn() over `reps` calls, after `warmup` calls.
+double median_ms(const std::function<void()>& fn, int reps, int warmup = 1) {
+  for (int w = 0; w < warmup; ++w) fn();
   std::vector<double> ms;
   for (int r = 0; r < reps; ++r) {
     auto t0 = Clock::now();
@@ -100,6 +100,12 @@ OwnedTensor random_matrix(DType dt, int64_t N, int64_t K) {
   return t;
 }
 
+// Decode kernels run back to back in a step (~160 parallel regions), where the thread pool's workers
+// spin between them; after the setup of a point the pool has seen long waits and sleeps through its
+// cooldown (kernels/cpu/threads.cpp), which would add a wake-up (25-60 µs) to every timed call. They
+// get this many warm-up calls first (the attention point measured 83 µs after one, 40 µs after these).
+constexpr int kDecodeWarmup = 128;
+
 // Decode kernels read their operands from memory in the real model (914 MB of weights and every layer's
 // KV cache per step), so they are timed on copies that together pass any L3 (128 MiB), one copy per call.
 int cold_copies(size_t bytes) {
@@ -126,7 +132,7 @@ KernelPoint gemm_point(const KernelContext& k, DType wt, const char* label, cons
   size_t call = 0;
   p.ms = median_ms(
       [&] { ops::matmul(*k.ops, x.tensor, w[call++ % w.size()].tensor, bias ? &b.tensor : nullptr, y.tensor, epi); },
-      k.reps);
+      k.reps, M < 4 ? kDecodeWarmup : 1);
   const MatrixPeak& roof = M >= 4 ? k.matrix : k.fp32;
   p.roof = roof.name;
   p.roof_gflops = roof.gflops;
@@ -134,12 +140,15 @@ KernelPoint gemm_point(const KernelContext& k, DType wt, const char* label, cons
 }
 
 KernelPoint attention_point(const KernelContext& k, const char* label, const char* group, int64_t T, int64_t S,
-                            int64_t H, int64_t Hkv, int64_t Dh, int64_t causal_offset) {
+                            int64_t H, int64_t Hkv, int64_t Dh, int64_t causal_offset, bool cached) {
   OwnedTensor q = random_tensor(DType::F32, {T, H, Dh}), out = OwnedTensor::empty(DType::F32, {T, H, Dh});
-  std::vector<OwnedTensor> kv;  // K, V, K, V, ... (copies for decode, see cold_copies)
-  const DType kvt = T < 4 ? k.kv : DType::F32;  // prefill times its own K and V (the model's, in the arena)
+  // K, V, K, V, ... (copies for decode, see cold_copies). OpenELM's attention reads its KV cache layers
+  // (k.kv, in the layout ops::kv_cache_shape gives the engine), SigLIP's its own F32 K and V.
+  std::vector<OwnedTensor> kv;
+  const DType kvt = cached ? k.kv : DType::F32;
+  const std::vector<int64_t> kv_shape = cached ? ops::kv_cache_shape(Device::CPU, S, Hkv, Dh) : std::vector<int64_t>{S, Hkv, Dh};
   const int copies = T < 4 ? cold_copies(2 * static_cast<size_t>(S * Hkv * Dh) * dtype_size(kvt)) : 1;
-  for (int c = 0; c < 2 * copies; ++c) kv.push_back(random_tensor(kvt, {S, Hkv, Dh}));
+  for (int c = 0; c < 2 * copies; ++c) kv.push_back(random_tensor(kvt, kv_shape));
   KernelPoint p;
   p.label = label;
   p.group = group;
@@ -152,8 +161,11 @@ KernelPoint attention_point(const KernelContext& k, const char* label, const cha
   int call = 0;
   p.ms = median_ms([&] {
     const int c = call++ % copies;
-    ops::attention(*k.ops, q.tensor, kv[2 * c].tensor, kv[2 * c + 1].tensor, out.tensor, scale, causal_offset);
-  }, k.reps);
+    if (cached)
+      ops::attention_cached(*k.ops, q.tensor, kv[2 * c].tensor, kv[2 * c + 1].tensor, S, out.tensor, scale, causal_offset);
+    else
+      ops::attention(*k.ops, q.tensor, kv[2 * c].tensor, kv[2 * c + 1].tensor, out.tensor, scale, causal_offset);
+  }, k.reps, T < 4 ? kDecodeWarmup : 1);
   const MatrixPeak& roof = T >= 4 ? k.attention : k.fp32;
   p.roof = roof.name;
   p.roof_gflops = roof.gflops;
@@ -215,17 +227,17 @@ std::vector<KernelPoint> measure_kernels(const KernelContext& k, const VlmConfig
   pts.push_back(gemm_point(k, vm, "siglip fc2", "SigLIP", P, Dv, Fv, true));
   pts.push_back(patch_embed_point(k, v));
   pts.push_back(attention_point(k, "siglip attention", "SigLIP", P, P, v.num_attention_heads, v.num_attention_heads,
-                                v.head_dim(), ops::kNonCausal));
+                                v.head_dim(), ops::kNonCausal, false));
   pts.push_back(norm_point(k, true, P, Dv));
   pts.push_back(in_layer(gemm_point(k, tm, "prefill qkv", "prefill", T, t.qkv_rows(l), D, false)));
   pts.push_back(in_layer(gemm_point(k, tm, "prefill out", "prefill", T, D, int64_t{L.num_query_heads} * Dh, false)));
   pts.push_back(in_layer(gemm_point(k, tm, "prefill proj_1", "prefill", T, F1, D, false)));
   pts.push_back(in_layer(gemm_point(k, tm, "prefill proj_2", "prefill", T, D, F, false)));
-  pts.push_back(in_layer(attention_point(k, "prefill attention", "prefill", T, T, L.num_query_heads, L.num_kv_heads, Dh, 0)));
+  pts.push_back(in_layer(attention_point(k, "prefill attention", "prefill", T, T, L.num_query_heads, L.num_kv_heads, Dh, 0, true)));
   pts.push_back(norm_point(k, false, T, D));
   pts.push_back(in_layer(gemm_point(k, tm, "decode proj_1", "decode", 1, F1, D, false)));
   pts.push_back(gemm_point(k, k.head_matrix, "decode head", "decode", 1, t.vocab_size, D, false));
-  pts.push_back(in_layer(attention_point(k, "decode attention", "decode", 1, T + 1, L.num_query_heads, L.num_kv_heads, Dh, T)));
+  pts.push_back(in_layer(attention_point(k, "decode attention", "decode", 1, T + 1, L.num_query_heads, L.num_kv_heads, Dh, T, true)));
   return pts;
 }
 
