@@ -30,7 +30,8 @@ void split_columns(const Team& team, int64_t N, int64_t panel, const Range& rang
 // (Kernels.DecodeGemvSplitByRateNeverChangesTheResult). Measured 2026-11-30, full-size F16 decode at
 // depth 774-974, 2 threads, equal halves and this taking turns: 83-87 GB/s band 60.4-72.2 (median
 // 63.0) -> 57.7-68.6 (median 66.3) tok/s over 9 pairs, ~50 GB/s band ±1 %. Losers (bench/RESULTS.md):
-// rows handed out from a shared counter, and two-ended chunks.
+// rows handed out from a shared counter, two-ended chunks, a thread done early taking the other's last
+// units (tail stealing), and 16-row split units instead of whole panels.
 class RateSplit {
  public:
   template <typename Range>
