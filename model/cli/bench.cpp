@@ -16,6 +16,10 @@
 //   SigLIP, prefill   FLOPs of the phase (measure.h's convention) / time / matrix peak of the precision
 //                     in use (F32: fp32 FMA; BF16: vdpbf16ps, or AMX where the GEMM runs on tiles)
 //   decode            text weight bytes read per step × tok/s / read bandwidth ("bandwidth achieved")
+//   decode by chunk   the same per chunk of up to 16 steps, against the read bandwidth probed just
+//                     before and just after it (measure.h's ReadProbe: the ceiling's buffer and
+//                     variants, one sweep each; the probes' time is not decode time). A shared host's
+//                     bandwidth can change by 2x within seconds, even inside one decode.
 // --compare-f32 runs the same prompt on the exact F32 CPU path too and reports the logit error and
 // greedy agreement of the chosen precision (or of the GPU run, with --device cuda). With --json the last
 // stdout line is one JSON object: medians under the field names tools and CI read, the ceilings and
@@ -25,6 +29,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "kernels/cpu/ceilings.h"
@@ -60,6 +65,20 @@ double copy_bandwidth_gbs(const cpu::Team& team) {
   return spread(runs).median;
 }
 
+// The decode chunks' bandwidth probe: the read ceiling's own buffer and variants (those of the ISA that
+// won), one sweep each. Measured 2026-12-01 on the Zen 5: a 128 MiB buffer read ~5 % faster than
+// 512 MiB (part of it still came from the 32 MiB L3), and the winning variant alone, best of 2, ~4 %
+// slower than the ceiling's best of all variants: both would have moved the ratio, not the decode.
+std::vector<cpu::ReadKernel> probe_kernels(const cpu::Ceilings& c) {
+  std::vector<cpu::ReadKernel> all = cpu::read_kernels(), same;
+  std::string isa = all.front().isa;
+  for (const cpu::ReadKernel& k : all)
+    if (k.name == c.read_all.variant) isa = k.isa;
+  for (const cpu::ReadKernel& k : all)
+    if (k.isa == isa) same.push_back(k);
+  return same;
+}
+
 // Everything one `bench` invocation measured.
 struct BenchResult {
   Device device = Device::CPU;
@@ -70,8 +89,11 @@ struct BenchResult {
   double load_ms = 0;
   uint64_t peak_rss = 0, weight_bytes = 0, file_bytes = 0;
   double kv_bytes = 0;            // K and V cache read per decode step, on average
+  TextConfig text;                // for the KV bytes of each decode chunk
+  int64_t kv_elem = 0;            // bytes per cached K or V value
   double step_bytes() const { return static_cast<double>(weight_bytes) + kv_bytes; }
   bool peak_rss_reset = true;     // false: the peak may include the ceilings' read buffer
+  size_t probe_bytes = 0;         // the decode chunks' probe buffer, resident during the passes
   int vision_layers = 0;
   bool have_ceilings = false;     // CPU runs only
   cpu::Ceilings ceilings;         // read_all: before the passes
@@ -129,10 +151,24 @@ void print_phases(const BenchResult& r) {
   std::printf("\n");
   std::printf("bandwidth      %9.1f GB/s achieved (%.1f MB of %s weights + %.1f MB of KV cache per token)\n",
               r.step_bytes() * tok.median / 1e9, r.weight_bytes / 1e6, r.weights.c_str(), r.kv_bytes / 1e6);
-  std::printf("peak RSS       %9.1f MiB (weight file %.1f MiB)%s\n", r.peak_rss / 1048576.0, r.file_bytes / 1048576.0,
+  std::printf("peak RSS       %9.1f MiB (weight file %.1f MiB%s)%s\n", r.peak_rss / 1048576.0, r.file_bytes / 1048576.0,
+              r.probe_bytes ? strfmt("; the %zu MiB bandwidth probe left out", r.probe_bytes >> 20).c_str() : "",
               r.peak_rss_reset ? ""
                                : strfmt(" (may include the %zu MiB read buffer: the peak could not be reset)",
                                         r.ceilings.read_buffer_bytes >> 20).c_str());
+}
+
+// Every pass's decode chunks as a % of the read bandwidth probed around each.
+struct ChunkRatio {
+  double pct, read_gbs;
+};
+std::vector<ChunkRatio> chunk_ratios(const BenchResult& r) {
+  std::vector<ChunkRatio> v;
+  for (const PhaseTimes& t : r.runs)
+    for (const DecodeChunk& k : t.chunks)
+      v.push_back({chunk_pct_of_read(k, static_cast<double>(r.weight_bytes), r.text, t.prompt_positions, r.kv_elem),
+                   k.read_gbs});
+  return v;
 }
 
 void print_ceilings(const BenchResult& r) {
@@ -155,6 +191,21 @@ void print_ceilings(const BenchResult& r) {
               " (the larger of before/after; weights alone %.1f %%)\n",
               r.step_bytes() / 1e6, tok_s, achieved, 100 * achieved / read_ceiling_gbs(r), read_ceiling_gbs(r),
               100 * r.weight_bytes * tok_s / 1e9 / read_ceiling_gbs(r));
+  const std::vector<ChunkRatio> chunks = chunk_ratios(r);
+  if (chunks.empty()) return;
+  std::vector<double> pct, read;
+  for (const ChunkRatio& c : chunks) pct.push_back(c.pct), read.push_back(c.read_gbs);
+  const Spread p = spread(pct), b = spread(read);
+  int steps = 0;
+  for (const PhaseTimes& t : r.runs)
+    for (const DecodeChunk& k : t.chunks) steps = std::max(steps, k.steps);
+  std::printf("  by chunk     up to %d steps each, against the read probed on either side: %.1f %% [%.1f–%.1f] of"
+              " %.1f GB/s [%.1f–%.1f], median of %zu\n", steps, p.median, p.min, p.max, b.median, b.min, b.max,
+              chunks.size());
+  if (chunks.size() > 16) return;
+  std::printf("               ");
+  for (const ChunkRatio& c : chunks) std::printf(" %.1f%%@%.0f", c.pct, c.read_gbs);
+  std::printf("  (%% of read @ GB/s)\n");
 }
 
 json::Value runs_json(const BenchResult& r) {
@@ -211,6 +262,17 @@ std::string bench_json(const BenchResult& r) {
     o.set("prefill_pct_of_peak", rounded(100 * r.prefill_flops / (phase(r, &PhaseTimes::prefill_ms).median * 1e6) / r.matrix.gflops));
     o.set("decode_pct_of_read", rounded(100 * r.step_bytes() * tok_s / 1e9 / read_ceiling_gbs(r)));
     o.set("decode_weights_pct_of_read", rounded(100 * r.weight_bytes * tok_s / 1e9 / read_ceiling_gbs(r)));
+    json::Value chunks = json::Value::array();
+    std::vector<double> pct;
+    for (const ChunkRatio& c : chunk_ratios(r)) {
+      json::Value k = json::Value::object();
+      k.set("pct_of_read", rounded(c.pct));
+      k.set("read_gbs", rounded(c.read_gbs));
+      chunks.push_back(std::move(k));
+      pct.push_back(c.pct);
+    }
+    if (!pct.empty()) o.set("decode_chunk_pct_of_read", rounded(spread(pct).median));
+    o.set("decode_chunks", std::move(chunks));
   }
   o.set("runs", runs_json(r));
   return json::dump(o);
@@ -279,10 +341,19 @@ int cmd_bench(int argc, char** argv) {
   r.have_ceilings = r.device == Device::CPU;
   const int threads = engine.kernels().threads();
   r.threads = threads;
-  if (r.have_ceilings) r.ceilings = cpu::measure_ceilings(threads, read_bytes);
+  std::unique_ptr<cpu::ReadBuffer> probe_buffer;
+  ReadProbe probe;
+  if (r.have_ceilings) {
+    r.ceilings = cpu::measure_ceilings(threads, read_bytes);
+    probe_buffer = std::make_unique<cpu::ReadBuffer>(read_bytes, threads);
+    probe = {probe_buffer.get(), probe_kernels(r.ceilings), threads};
+    r.probe_bytes = probe_buffer->bytes();
+  }
   r.peak_rss_reset = !r.have_ceilings || reset_peak_rss();
-  for (int i = 0; i < repeat; ++i) r.runs.push_back(time_pipeline(engine, image, req, r.last));
-  r.peak_rss = peak_rss_bytes();
+  for (int i = 0; i < repeat; ++i)
+    r.runs.push_back(time_pipeline(engine, image, req, r.last, r.have_ceilings ? &probe : nullptr));
+  r.peak_rss = peak_rss_bytes() - (r.peak_rss_reset ? r.probe_bytes : 0);  // resident since before the reset
+  probe_buffer.reset();
   if (r.have_ceilings) {
     cpu::ReadBuffer buf(read_bytes, threads);
     r.read_after = cpu::read_bandwidth(buf, cpu::read_kernels(), threads);
@@ -293,8 +364,9 @@ int cmd_bench(int argc, char** argv) {
   r.copy_gbs = copy_bandwidth_gbs(engine.kernels().cpu().team);
   r.weight_bytes = text_weight_bytes(engine.model());
   const PhaseTimes& first = r.runs.front();
-  r.kv_bytes = kv_read_bytes_per_token(engine.config().text, first.prompt_positions, first.decode_tokens,
-                                       static_cast<int64_t>(dtype_size(engine.kv_dtype())));
+  r.text = engine.config().text;
+  r.kv_elem = static_cast<int64_t>(dtype_size(engine.kv_dtype()));
+  r.kv_bytes = kv_read_bytes_per_token(r.text, first.prompt_positions, first.decode_tokens, r.kv_elem);
   r.file_bytes = engine.model().checkpoint->total_bytes();
   const std::string& quant = engine.config().quant_format;
   r.weights = quant.empty() ? dtype_name(engine.model().weights.text.layers.at(0).qkv.dtype) : quant;

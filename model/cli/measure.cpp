@@ -35,25 +35,45 @@ ImageU8 synthetic_image() {
   return im;
 }
 
-PhaseTimes time_pipeline(Engine& engine, const ImageU8& image, Request req, Trace& trace) {
+double ReadProbe::gbs() const {
+  return cpu::read_bandwidth(*buffer, kernels, threads, 1).gbs;
+}
+
+PhaseTimes time_pipeline(Engine& engine, const ImageU8& image, Request req, Trace& trace, const ReadProbe* probe) {
   PhaseTimes t;
   auto start = Clock::now();
   OwnedTensor pixels = preprocess_image(image, engine.config());
   t.preprocess_ms = ms_since(start);
   req.pixels = &pixels.tensor;
   req.reuse_image = false;  // every pass runs the vision tower
-  bool first = true;
+  // on_token(i) runs after token i is sampled and before the decode step that feeds it back, so the
+  // steps between two calls are i − i₀; a probe ends one chunk and starts the next.
+  const int last = req.generate.max_new_tokens - 1;
+  double probe_ms = 0, read_before = 0;
+  int64_t chunk_first = 0;
+  Clock::time_point chunk_start;
+  int i = 0;
   run(engine, req, trace, [&](int) {
-    if (first) t.ttft_ms = ms_since(start);
-    first = false;
+    if (i == 0) t.ttft_ms = ms_since(start);
+    if (probe && (i % probe->steps == 0 || i == last)) {
+      const double seconds = ms_since(chunk_start) / 1e3;
+      const auto p0 = Clock::now();
+      const double read = probe->gbs();
+      probe_ms += ms_since(p0);
+      if (i > 0) t.chunks.push_back({chunk_first, static_cast<int>(i - chunk_first), seconds, (read_before + read) / 2});
+      read_before = read;
+      chunk_first = i;
+      chunk_start = Clock::now();
+    }
+    ++i;
     return true;
   });
   t.vision_ms = trace.vision_s * 1e3;
   t.projector_ms = trace.projector_s * 1e3;
   t.prefill_ms = trace.prefill_s * 1e3;
-  t.decode_ms = trace.decode_s * 1e3;
+  t.decode_ms = trace.decode_s * 1e3 - probe_ms;
   t.decode_tokens = static_cast<int>(trace.tokens.size());
-  t.decode_tok_s = t.decode_tokens > 1 ? (t.decode_tokens - 1) / trace.decode_s : 0.0;
+  t.decode_tok_s = t.decode_tokens > 1 ? (t.decode_tokens - 1) / (t.decode_ms / 1e3) : 0.0;
   t.prompt_positions = trace.prompt_positions;
   return t;
 }
@@ -75,6 +95,11 @@ uint64_t text_weight_bytes(const LoadedModel& m) {
 double kv_read_bytes_per_token(const TextConfig& c, int64_t prompt, int64_t tokens, int64_t elem) {
   const double mean_positions = static_cast<double>(prompt) + static_cast<double>(std::max<int64_t>(tokens - 1, 0)) / 2;
   return 2.0 * c.kv_dim_total() * static_cast<double>(elem) * mean_positions;
+}
+
+double chunk_pct_of_read(const DecodeChunk& k, double weight_bytes, const TextConfig& c, int64_t prompt, int64_t elem) {
+  const double bytes = weight_bytes + kv_read_bytes_per_token(c, prompt + k.first_step + 1, k.steps, elem);
+  return 100 * bytes * k.steps / k.seconds / 1e9 / k.read_gbs;
 }
 
 double gemm_flops(int64_t M, int64_t N, int64_t K) { return 2.0 * M * N * K; }

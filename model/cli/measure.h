@@ -26,6 +26,27 @@ namespace tl::cli {
 // A 640×480 gradient-and-checkerboard image (bench's and roofline's default input).
 ImageU8 synthetic_image();
 
+// Decode in chunks with the read bandwidth probed between them. A shared host's bandwidth can change
+// by 2x within seconds, so a ceiling read before and after a 2-3 s decode may describe another moment
+// than the decode; each chunk of `steps` decode steps is set against the mean of the probes on either
+// side of it. A probe is the read ceiling's measurement made once: one sweep of `buffer` with each
+// of `kernels` (the variants of the ISA that set the ceiling), the best counted, on `threads`
+// threads; its time is left out of the decode time.
+struct ReadProbe {
+  const cpu::ReadBuffer* buffer = nullptr;
+  std::vector<cpu::ReadKernel> kernels;
+  int threads = 1;
+  int steps = 16;
+  double gbs() const;  // one probe, now
+};
+
+struct DecodeChunk {
+  int64_t first_step = 0;  // decode steps [first_step, first_step + steps) after the prompt
+  int steps = 0;
+  double seconds = 0;
+  double read_gbs = 0;     // the mean of the probes just before and just after the chunk
+};
+
 // One pass of one image question, milliseconds (load excluded).
 struct PhaseTimes {
   double preprocess_ms = 0, vision_ms = 0, projector_ms = 0, prefill_ms = 0;
@@ -34,11 +55,13 @@ struct PhaseTimes {
   double decode_tok_s = 0;  // (tokens − 1) / decode time
   int decode_tokens = 0;
   int64_t prompt_positions = 0;
+  std::vector<DecodeChunk> chunks;  // with a ReadProbe only
 };
 
 // Preprocesses `image`, runs `req` with it on `engine` (the vision tower runs every time), and times
-// each phase; the outputs stay in `trace`.
-PhaseTimes time_pipeline(Engine& engine, const ImageU8& image, Request req, Trace& trace);
+// each phase; the outputs stay in `trace`. With `probe`, decode is also timed chunk by chunk.
+PhaseTimes time_pipeline(Engine& engine, const ImageU8& image, Request req, Trace& trace,
+                         const ReadProbe* probe = nullptr);
 
 // Median and range of one quantity over repeated runs.
 struct Spread {
@@ -52,6 +75,9 @@ uint64_t text_weight_bytes(const LoadedModel& m);
 // Bytes of K and V cache one decode step reads on average over `tokens` steps after `prompt`
 // positions (step i attends over prompt + i positions, every layer's K and V rows, `elem` bytes each).
 double kv_read_bytes_per_token(const TextConfig& c, int64_t prompt, int64_t tokens, int64_t elem);
+// The chunks' achieved read rate as a % of the read probed around each: step bytes (weights, and the
+// KV cache at the chunk's depth) × steps / seconds / read_gbs, for a chunk starting `prompt` positions in.
+double chunk_pct_of_read(const DecodeChunk& k, double weight_bytes, const TextConfig& c, int64_t prompt, int64_t elem);
 
 // FLOPs by the convention above.
 double gemm_flops(int64_t M, int64_t N, int64_t K);

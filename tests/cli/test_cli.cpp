@@ -277,8 +277,22 @@ TEST(Cli, BenchReportsEveryPhaseAsOneJsonLine) {
     std::sort(xs.begin(), xs.end());
     EXPECT_NEAR(v.find(phase)->as_number(), xs[1], 0.01) << phase;
   }
+  // Decode also in chunks of up to 16 steps, each against the read probed on either side: 8 tokens are
+  // 7 steps, one chunk a pass; the reported ratio is the chunks' median.
+  const tl::json::Value* chunks = v.find("decode_chunks");
+  ASSERT_NE(chunks, nullptr) << last;
+  std::vector<double> pct;
+  for (const tl::json::Value& c : chunks->items()) {
+    EXPECT_GT(c.find("read_gbs")->as_number(), 0);
+    pct.push_back(c.find("pct_of_read")->as_number());
+    EXPECT_GT(pct.back(), 0);
+  }
+  ASSERT_EQ(pct.size(), 3u);
+  std::sort(pct.begin(), pct.end());
+  EXPECT_NEAR(v.find("decode_chunk_pct_of_read")->as_number(), pct[1], 0.01);
   EXPECT_NE(r.out.find("ceilings       read "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("% of read"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("  by chunk     up to 7 steps each"), std::string::npos) << r.out;
   expect_bad_input(run_tinyllava("bench -m '" + kTiny + "' --repeat 0", dir.path()), "--repeat");
 }
 
