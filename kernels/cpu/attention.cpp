@@ -3,6 +3,7 @@
 #include "kernels/cpu/attention.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/threads.h"
@@ -22,15 +23,51 @@ struct KvLayout {
   static KvLayout head_major(const Tensor& k, int64_t S) { return {S, k.shape[0], k.shape[1] * k.shape[2], k.shape[2]}; }
 };
 
-// One task per KV head: its K and V are packed once and serve the query heads that read them.
+// The query rows of one KV head cut into up to `parts` runs of equal work, each starting on a 16-row
+// block (the kernels' query block) and at least a block long (shorter runs would take the T < 4
+// path): bounds[p] .. bounds[p + 1]. Causal rows see more keys the later they
+// are (row t: min(S, t + offset + 1)), so the later runs are shorter.
+std::vector<int64_t> equal_work_rows(int64_t T, int64_t S, int64_t causal_offset, int64_t parts) {
+  constexpr int64_t kBlock = 16;
+  auto keys = [&](int64_t t) { return causal_offset < 0 ? S : std::min(S, t + causal_offset + 1); };
+  double total = 0;
+  for (int64_t t = 0; t < T; ++t) total += static_cast<double>(keys(t));
+  std::vector<int64_t> bounds = {0};
+  double done = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    const int64_t p = static_cast<int64_t>(bounds.size());
+    if (p < parts && t % kBlock == 0 && t > bounds.back() && T - t >= kBlock &&
+        done >= total * static_cast<double>(p) / parts)
+      bounds.push_back(t);
+    done += static_cast<double>(keys(t));
+  }
+  bounds.push_back(T);
+  return bounds;
+}
+
+// Tasks of one KV head's K and V (packed by each task that reads them) and a run of its query rows.
+// Hkv tasks alone leave threads idle when Hkv is not a multiple of the team (OpenELM's 3 or 5 KV
+// heads on 2 threads: one thread a head behind; 3-6 heads on 16 threads: most idle), so each head's
+// rows are cut into team / gcd(Hkv, team) runs of equal work (at most one per 16-row block), which
+// makes the task count a multiple of the team. Every row is computed as in one call (the kernels
+// treat rows independently; a run sees the keys up to its own causal limit), so any cut gives the
+// same bits.
 void run_heads(const Team& team, Kernel kernel, const Tensor& q, const Tensor& k, const Tensor& v, const KvLayout& kv,
                Tensor& out, float scale, int64_t causal_offset) {
   const int64_t T = q.shape[0], H = q.shape[1], Dh = q.shape[2], group = H / kv.Hkv;
-  parallel_for(team, kv.Hkv, [&](int64_t g0, int64_t g1) {
-    for (int64_t g = g0; g < g1; ++g)
-      kernel(q.ptr<float>() + g * group * Dh, T, H * Dh, group, Dh, k.ptr<float>() + g * kv.head,
-             v.ptr<float>() + g * kv.head, kv.row, kv.S, Dh, scale, causal_offset, out.ptr<float>() + g * group * Dh,
-             H * Dh, Dh);
+  const int64_t threads = team.size();
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads / std::gcd<int64_t>(kv.Hkv, threads), T / 16));
+  const std::vector<int64_t> rows = equal_work_rows(T, kv.S, causal_offset, parts);
+  const int64_t runs = static_cast<int64_t>(rows.size()) - 1;
+  parallel_for(team, kv.Hkv * runs, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t g = i / runs, t0 = rows[i % runs], t1 = rows[i % runs + 1];
+      const int64_t offset = causal_offset < 0 ? causal_offset : causal_offset + t0;
+      const int64_t S = causal_offset < 0 ? kv.S : std::min(kv.S, t1 + causal_offset);
+      kernel(q.ptr<float>() + (t0 * H + g * group) * Dh, t1 - t0, H * Dh, group, Dh, k.ptr<float>() + g * kv.head,
+             v.ptr<float>() + g * kv.head, kv.row, S, Dh, scale, offset,
+             out.ptr<float>() + (t0 * H + g * group) * Dh, H * Dh, Dh);
+    }
   });
 }
 

@@ -572,6 +572,38 @@ TEST(Kernels, DecodeAttentionQueryHeadSplitAnyThreadCount) {
   }
 }
 
+// Prefill attention (T >= 4) cuts each KV head's query rows into runs of equal work when the KV heads
+// do not divide among the threads (3 KV heads on 2 threads: 6 tasks, not 3). A row's result must not
+// depend on the cut: every thread count gives the single-thread bits, on the F32 and bf16 kernels,
+// causal from an empty cache, causal after a prefix, and non-causal.
+TEST(Kernels, PrefillAttentionRowRunsAnyThreadCount) {
+  const int64_t H = 12, Hkv = 3, Dh = 64;
+  const struct {
+    int64_t T, S, offset;
+  } shapes[] = {{100, 100, 0}, {83, 150, 67}, {70, 90, ops::kNonCausal}, {35, 35, 0}};
+  for (ops::Precision precision : {ops::Precision::F32, ops::Precision::BF16}) {
+    for (const auto& sh : shapes) {
+      OwnedTensor q = random_f32({sh.T, H, Dh}), k = random_f32({sh.S, Hkv, Dh}), v = random_f32({sh.S, Hkv, Dh});
+      ops::Options one;
+      one.threads = 1;
+      one.precision = precision;
+      OwnedTensor want = OwnedTensor::empty(DType::F32, {sh.T, H, Dh});
+      ops::attention(ops::Context(one), q.tensor, k.tensor, v.tensor, want.tensor, 0.125f, sh.offset);
+      OwnedTensor exact = OwnedTensor::empty(DType::F32, {sh.T, H, Dh});
+      ref::attention(q.tensor, k.tensor, v.tensor, exact.tensor, 0.125f, sh.offset);
+      EXPECT_LE(max_rel(want.tensor, exact.tensor), precision == ops::Precision::F32 ? 3e-6 : 3e-2);
+      for (int threads : {2, 3, 4, 7, 16}) {
+        ops::Options o = one;
+        o.threads = threads;
+        OwnedTensor got = OwnedTensor::empty(DType::F32, {sh.T, H, Dh});
+        ops::attention(ops::Context(o), q.tensor, k.tensor, v.tensor, got.tensor, 0.125f, sh.offset);
+        EXPECT_EQ(std::memcmp(got.tensor.data, want.tensor.data, static_cast<size_t>(sh.T * H * Dh) * sizeof(float)), 0)
+            << ops::precision_name(precision) << " T " << sh.T << " S " << sh.S << ", " << threads << " threads";
+      }
+    }
+  }
+}
+
 // Decode's GEMV rows are split in proportion to each thread's measured rate (kernels/cpu/gemm.cpp), so
 // the split moves from call to call; with more threads than cores the rates differ a lot. Every call
 // must still give each output exactly as one thread computes it: no row lost, doubled or summed
