@@ -1,5 +1,6 @@
 // kernels/cpu/attention.h — CPU attention (the contract of ops::attention: q[T,H,Dh], k/v[S,Hkv,Dh],
-// grouped KV heads, causal offset), threaded over KV heads, and its ladder: each rung callable by name.
+// grouped KV heads, causal offset), threaded over KV heads (each head's query rows cut into runs of
+// equal work when the heads do not divide among the threads), and its ladder: each rung callable by name.
 //
 // The ladder (bench/RESULTS.md; `bench_kernels --benchmark_filter=ladder/attention`):
 //   rows-<isa>   one query row at a time: the decode path (T < 4) of every table
