@@ -93,7 +93,7 @@ struct BenchResult {
   int64_t kv_elem = 0;            // bytes per cached K or V value
   double step_bytes() const { return static_cast<double>(weight_bytes) + kv_bytes; }
   bool peak_rss_reset = true;     // false: the peak may include the ceilings' read buffer
-  size_t probe_bytes = 0;         // the decode chunks' probe buffer, resident during the passes
+  size_t probe_bytes = 0;         // the decode chunks' probe buffer, taken out of peak_rss
   int vision_layers = 0;
   bool have_ceilings = false;     // CPU runs only
   cpu::Ceilings ceilings;         // read_all: before the passes
@@ -350,13 +350,13 @@ int cmd_bench(int argc, char** argv) {
     r.probe_bytes = probe_buffer->bytes();
   }
   r.peak_rss_reset = !r.have_ceilings || reset_peak_rss();
+  if (!r.peak_rss_reset) r.probe_bytes = 0;  // the peak is not reset: nothing known to take out
   for (int i = 0; i < repeat; ++i)
     r.runs.push_back(time_pipeline(engine, image, req, r.last, r.have_ceilings ? &probe : nullptr));
-  r.peak_rss = peak_rss_bytes() - (r.peak_rss_reset ? r.probe_bytes : 0);  // resident since before the reset
-  probe_buffer.reset();
+  r.peak_rss = peak_rss_bytes() - r.probe_bytes;  // the probe buffer was resident when the peak was reset
   if (r.have_ceilings) {
-    cpu::ReadBuffer buf(read_bytes, threads);
-    r.read_after = cpu::read_bandwidth(buf, cpu::read_kernels(), threads);
+    r.read_after = cpu::read_bandwidth(*probe_buffer, cpu::read_kernels(), threads);
+    probe_buffer.reset();
     r.matrix = matrix_peak(r.ceilings, engine.kernels());
     r.vision_flops = vision_flops(engine.config());
     r.prefill_flops = prefill_flops(engine.config(), r.runs.front().prompt_positions);
