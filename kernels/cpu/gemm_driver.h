@@ -10,8 +10,8 @@
 //       pack the block's weights, kNR columns per panel   (Micro::pack_panel, K-major)
 //       for each strip of kMR rows of a                   (in L1)
 //         for each panel: y[strip, panel] += a[strip] · panel   (Micro::tile: the register tile;
-//                         on the first slice y[strip, panel] = bias + a[strip] · panel)
-//                         and prefetch a share of the next slice's weights (NextSlice)
+//                         on the first slice y[strip, panel] = bias + a[strip] · panel),
+//                         fetching a share of the next slice's weights into L2 (NextSlice)
 //
 // A micro-kernel is a type with
 //   using Packed = ...;                     element of both packed operands (float; uint32_t bf16 pair)
@@ -22,9 +22,11 @@
 //   void pack_panel(w, wt, K, n0, nb, k0, kb, Packed* panel);   panel[s][j], s < steps(kb), j < kNR,
 //                                           columns past nb and steps past kb zero
 //   void tile(int mr, const Packed* a, int64_t a_stride, const Packed* panel, int64_t steps,
-//             float* y, int64_t N, int64_t nb, const float* first);
+//             float* y, int64_t N, int64_t nb, const float* first, const LineRuns& next);
 //                                           y[i][j] = (first ? first[j] : y[i][j]) + Σ_s a[i][s]·panel[s][j]
-//                                           (first: kNR floats; the first slice writes y without reading it)
+//                                           (first: kNR floats; the first slice writes y without reading it),
+//                                           and every line of `next` requested into L2: spread over its
+//                                           steps (bf16) or all at once (F32, AMX)
 // and an operand source `a(t0, mr, k0, kb, &stride)` returning rows t0 .. t0+mr-1, packed steps
 // k0/kper .. of the activations (stride in Packed elements per row): the plain rows of x, rows
 // gathered on demand (patch embedding), or activations packed once per call (bf16).
@@ -41,7 +43,21 @@
 
 namespace tl::cpu {
 
-// The weights the next slice will pack, fetched into L2 a few lines per tile while this slice computes
+// Lines of weight rows to request into L2: `count` lines from line `first` of `row`, rows of `per_row`
+// lines `stride` bytes apart (a tile's share of the next slice, which can cross row ends).
+struct LineRuns {
+  const char* row = nullptr;
+  int64_t first = 0, count = 0, per_row = 1, stride = 0;
+  void fetch(int64_t i) const {
+    const int64_t l = first + i;
+    __builtin_prefetch(row + (l / per_row) * stride + (l % per_row) * 64, 0, 2);
+  }
+  void fetch_all() const {
+    for (int64_t i = 0; i < count; ++i) fetch(i);
+  }
+};
+
+// The weights the next slice will pack, fetched into L2 a share per tile while this slice computes
 // (the packing read them from DRAM on demand: 5 % of SigLIP's time). Plain dtypes only; quantized
 // matrices (QuantMatrix, not rows of bytes) are read as before.
 class NextSlice {
@@ -49,7 +65,7 @@ class NextSlice {
   NextSlice(const void* w, DType wt, int64_t K) : w_(static_cast<const char*>(w)), K_(K) {
     esize_ = is_quantized(wt) ? 0 : static_cast<int64_t>(dtype_size(wt));
   }
-  // Columns [n0, n0 + nb), inputs [k0, k0 + kb), spread over `tiles` calls of step().
+  // Columns [n0, n0 + nb), inputs [k0, k0 + kb), shared out over `tiles` calls of take().
   void start(int64_t n0, int64_t nb, int64_t k0, int64_t kb, int64_t tiles) {
     left_ = 0;
     if (esize_ == 0 || nb <= 0) return;
@@ -57,19 +73,23 @@ class NextSlice {
     lines_ = (kb * esize_ + 63) / 64 + 1;  // + 1: a slice need not start a line
     line_ = 0;
     left_ = nb * lines_;
-    per_step_ = (left_ + tiles - 1) / tiles;
+    per_take_ = (left_ + tiles - 1) / tiles;
   }
-  void step() {
-    for (int64_t i = 0; i < per_step_ && left_ > 0; ++i, --left_) {
-      __builtin_prefetch(row_ + line_ * 64, 0, 2);
-      if (++line_ == lines_) line_ = 0, row_ += K_ * esize_;
-    }
+  // The next tile's share.
+  LineRuns take() {
+    if (left_ <= 0) return {};
+    const LineRuns r{row_, line_, std::min(per_take_, left_), lines_, K_ * esize_};
+    left_ -= r.count;
+    line_ += r.count;
+    row_ += line_ / lines_ * K_ * esize_;
+    line_ %= lines_;
+    return r;
   }
 
  private:
   const char* w_;
   const char* row_ = nullptr;
-  int64_t K_, esize_ = 0, lines_ = 0, line_ = 0, left_ = 0, per_step_ = 0;
+  int64_t K_, esize_ = 0, lines_ = 1, line_ = 0, left_ = 0, per_take_ = 0;
 };
 
 template <typename Micro, typename Source>
@@ -104,8 +124,7 @@ void gemm_drive(Micro& micro, const Source& a, int64_t T, int64_t K, const void*
         const Packed* strip = a(t0, mr, k0, kb, &stride);
         for (int64_t b = 0; b < blocks; ++b) {
           micro.tile(mr, strip, stride, &panels[b * panel_size], steps, y + t0 * N + nc0 + b * kNR, N,
-                     std::min(kNR, ncl - b * kNR), k0 == 0 ? &start[b * kNR] : nullptr);
-          next.step();
+                     std::min(kNR, ncl - b * kNR), k0 == 0 ? &start[b * kNR] : nullptr, next.take());
         }
       }
     }
