@@ -26,7 +26,7 @@
 //                                           y[i][j] = (first ? first[j] : y[i][j]) + Σ_s a[i][s]·panel[s][j]
 //                                           (first: kNR floats; the first slice writes y without reading it),
 //                                           and every line of `next` requested into L2: spread over its
-//                                           steps (bf16) or all at once (F32, AMX)
+//                                           steps (F32, bf16) or all at once (AMX)
 // and an operand source `a(t0, mr, k0, kb, &stride)` returning rows t0 .. t0+mr-1, packed steps
 // k0/kper .. of the activations (stride in Packed elements per row): the plain rows of x, rows
 // gathered on demand (patch embedding), or activations packed once per call (bf16).
