@@ -58,8 +58,10 @@ struct LineRuns {
 };
 
 // The weights the next slice will pack, fetched into L2 a share per tile while this slice computes
-// (the packing read them from DRAM on demand: 5 % of SigLIP's time). Plain dtypes only; quantized
-// matrices (QuantMatrix, not rows of bytes) are read as before.
+// (the packing read them from DRAM on demand: 5 % of SigLIP's time). Each tile gets its share as
+// LineRuns and spreads the requests through its loop: issued in one burst between tiles they filled
+// the core's miss queue and stalled (27 % of the packing's samples, bench/RESULTS.md). Plain dtypes
+// only; quantized matrices (QuantMatrix, not rows of bytes) are read as before.
 class NextSlice {
  public:
   NextSlice(const void* w, DType wt, int64_t K) : w_(static_cast<const char*>(w)), K_(K) {
