@@ -25,8 +25,8 @@ struct KvLayout {
 
 // The query rows of one KV head cut into up to `parts` runs of equal work, each starting on a 16-row
 // block (the kernels' query block) and at least a block long (shorter runs would take the T < 4
-// path): bounds[p] .. bounds[p + 1]. Causal rows see more keys the later they
-// are (row t: min(S, t + offset + 1)), so the later runs are shorter.
+// path): bounds[p] .. bounds[p + 1]. Causal rows see more keys the later they are (row t:
+// min(S, t + offset + 1)), so the later runs are shorter.
 std::vector<int64_t> equal_work_rows(int64_t T, int64_t S, int64_t causal_offset, int64_t parts) {
   constexpr int64_t kBlock = 16;
   auto keys = [&](int64_t t) { return causal_offset < 0 ? S : std::min(S, t + causal_offset + 1); };
