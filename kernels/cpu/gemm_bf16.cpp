@@ -178,13 +178,13 @@ struct MicroBf16T : PackBf16 {
   // Not inlined into the driver: compiled alone, the six row pointers stay in registers (inlined, GCC
   // spilled them and reloaded one per broadcast). Measured ±0 (2026-11-30, model shapes, 3 interleaved
   // rounds): the loads were never the limit; kept because the loop now is what the comment says.
-  template <int MR>
   //
-  // The next slice's lines (`next`) are requested one every `every` steps, not in a burst between tiles:
-  // a burst of ~20 requests filled the core's miss queue and stalled (perf: 27 % of the packing's
-  // samples on the prefetch loop). Measured 2026-12-01, SigLIP encode and 774-position prefill, old and
-  // new libraries taking turns, 12 rounds of medians of 4: SigLIP faster in 10 of 12 (median -1.4 %),
-  // prefill in 12 of 12 (median -1.9 %).
+  // The next slice's lines (`next`) are requested one every next.every(pairs) steps, not in a burst
+  // between tiles: a burst of ~20 requests filled the core's miss queue and stalled (perf: 27 % of the
+  // packing's samples on the prefetch loop). Measured 2026-12-01, SigLIP encode and 774-position
+  // prefill, old and new libraries taking turns, 12 rounds of medians of 4: SigLIP faster in 10 of 12
+  // (median -1.4 %), prefill in 12 of 12 (median -1.9 %).
+  template <int MR>
   __attribute__((noinline)) static void tile_rows(const uint32_t* a, int64_t kp, const uint32_t* bp, int64_t pairs,
                                                   float* y, int64_t N, int64_t nb, const float* first,
                                                   const LineRuns& next) {
@@ -193,10 +193,10 @@ struct MicroBf16T : PackBf16 {
       for (int v = 0; v < 4; ++v) acc[i][v] = _mm512_setzero_ps();
     const uint32_t* rows[MR];  // one base register per row: no row offsets reloaded from the stack
     for (int i = 0; i < MR; ++i) rows[i] = a + i * kp;
-    const int64_t every = std::max<int64_t>(1, pairs / (next.count + 1));
+    const int64_t every = next.every(pairs);
     int64_t fetched = 0;
     for (int64_t p0 = 0; p0 < pairs; p0 += every) {
-      if (fetched < next.count) next.fetch(fetched++);
+      next.fetch_one(fetched);
       for (int64_t p = p0; p < std::min(pairs, p0 + every); ++p) {
         __m512bh b[4];
         for (int v = 0; v < 4; ++v) b[v] = (__m512bh)_mm512_loadu_si512(bp + p * kNR + v * 16);
@@ -206,7 +206,7 @@ struct MicroBf16T : PackBf16 {
         }
       }
     }
-    for (; fetched < next.count; ++fetched) next.fetch(fetched);
+    next.fetch_from(fetched);
     for (int i = 0; i < MR; ++i) {
       float* yr = y + i * N;
       const float* base = first ? first : yr;  // the first slice starts from the bias, not from y
@@ -391,7 +391,7 @@ struct MicroAmx : PackBf16 {
   }
   void tile(int mr, const uint32_t* a, int64_t kpa, const uint32_t* bp, int64_t pairs, float* y, int64_t N,
             int64_t nb, const float* first, const LineRuns& next) {
-    next.fetch_all();
+    next.fetch_from(0);
     if (mr != configured) {
       Tiles::configure(std::min(mr, 16), std::max(mr - 16, 0));
       configured = mr;

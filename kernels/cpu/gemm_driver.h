@@ -44,16 +44,24 @@
 namespace tl::cpu {
 
 // Lines of weight rows to request into L2: `count` lines from line `first` of `row`, rows of `per_row`
-// lines `stride` bytes apart (a tile's share of the next slice, which can cross row ends).
+// lines `stride` bytes apart (a tile's share of the next slice, which can cross row ends). A loop of
+// `steps` steps spreads them by requesting one (fetch_one) every every(steps) steps and the rest
+// after it (fetch_from); fetch_from(0) requests them all at once.
 struct LineRuns {
   const char* row = nullptr;
   int64_t first = 0, count = 0, per_row = 1, stride = 0;
+  int64_t every(int64_t steps) const { return std::max<int64_t>(1, steps / (count + 1)); }
+  void fetch_one(int64_t& i) const {
+    if (i < count) fetch(i++);
+  }
+  void fetch_from(int64_t i) const {
+    for (; i < count; ++i) fetch(i);
+  }
+
+ private:
   void fetch(int64_t i) const {
     const int64_t l = first + i;
     __builtin_prefetch(row + (l / per_row) * stride + (l % per_row) * 64, 0, 2);
-  }
-  void fetch_all() const {
-    for (int64_t i = 0; i < count; ++i) fetch(i);
   }
 };
 

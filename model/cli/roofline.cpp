@@ -12,8 +12,10 @@
 //    not depend on values), weights in the checkpoint's dtype (F16 without -m): SigLIP GEMMs, patch
 //    embedding, SigLIP attention, layernorm; OpenELM prefill GEMMs and attention of the last (widest)
 //    layer, rmsnorm; decode GEMVs (that layer's proj_1, the output head) and decode attention after the
-//    prompt (OpenELM's attention on KV cache layers as the engine holds them). One warm-up call, then the median of --reps calls; decode kernels cycle through copies of
-//    their operands (128 MiB in all) so that, as in a real decode step, they read them from memory.
+//    prompt (OpenELM's attention on KV cache layers as the engine holds them). Warm-up calls (one, or
+//    kDecodeWarmup for decode kernels), then the median of --reps calls; decode kernels cycle through
+//    copies of their operands (128 MiB in all) so that, as in a real decode step, they read them from
+//    memory.
 // Output: a table on stdout (intensity, GFLOP/s, the roof that bounds each kernel and the fraction of
 // it reached) and the SVG (roofline_svg.cpp).
 #include "model/cli/roofline.h"
