@@ -176,7 +176,7 @@ cudaError_t cudaFuncSetAttribute(Kernel*, cudaFuncAttribute, int value) {
 
 // Device memory is host memory from emu::device_alloc (registered, so copies can check their direction).
 // Work on a stream runs when it is issued (the emulator has no asynchrony), except while the stream is
-// being captured: then it is recorded into the graph and runs at cudaGraphLaunch. See cuda_emu.cpp.
+// being captured: then it is recorded into the graph and runs at cudaGraphLaunch. See cuda_emu_runtime.cpp.
 cudaError_t cudaMalloc(void** p, size_t bytes);
 template <typename T>
 cudaError_t cudaMalloc(T** p, size_t bytes) {
