@@ -490,11 +490,14 @@ TEST(Kernels, PreconditionsAreCheckedNotAssumed) {
 
 // Decode GEMV (gemv.inc, the T <= kGemvMaxRows path of every table's gemm): tails of every unrolled step and of
 // the prefetch (K from 1 to past a 4 KiB row), a row sub-range at both ends of the matrix, the real
-// decode shapes (the largest layer's QKV and FFN out, the output head), on every table and dtype.
+// decode shapes (the largest layer's QKV and FFN out, the output head), and K >= 4096 (rows of x of
+// 16 KiB and more, where x and the weight stream share L1) in ranges of 0 to 4 rows, on every table
+// and dtype.
 TEST(Kernels, DecodeGemvTailsRangesAndModelShapesAllTables) {
   const std::vector<MatmulShape> shapes = {{1, 1, 3},    {1, 15, 7},     {1, 63, 5},     {1, 65, 9},
                                            {1, 2047, 3}, {1, 2049, 17},  {2, 129, 33},   {3, 1537, 19},
-                                           {1, 1536, 2304}, {1, 6144, 1536}};
+                                           {1, 1536, 2304}, {1, 6144, 1536}, {1, 4097, 7},   {1, 4111, 1},
+                                           {1, 4096, 4}};
   for (DType dt : {DType::F16, DType::BF16, DType::F32})
     for (const MatmulShape& s : shapes) {
       if (dt == DType::F32 && s.K * s.N > 4000000) continue;  // the F16 / BF16 weights are the real ones
@@ -524,7 +527,7 @@ TEST(Kernels, DecodeGemvTailsRangesAndModelShapesAllTables) {
 // sequence's tokens do not depend on the sequences it is batched with.
 TEST(Kernels, BatchedGemvRowsEqualSingleRowsExactlyAllTables) {
   for (DType dt : {DType::F16, DType::BF16, DType::F32})
-    for (int64_t K : {1, 37, 64, 1537}) {
+    for (int64_t K : {1, 37, 64, 1537, 4100}) {
       const int64_t N = 21, T = cpu::kGemvMaxRows;
       OwnedTensor x = random_f32({T, K}), w = random_weight(dt, {N, K}, 0.1f), b = random_f32({N});
       for (const cpu::IsaKernels* isa : isa_tables()) {
