@@ -9,10 +9,12 @@
 
 namespace emu {
 
-// A launch CUDA would accept: grid and block within the limits, the dynamic shared memory within the opt-in cap.
+// A launch CUDA would accept: grid and block within the limits, the dynamic shared memory within the
+// opt-in cap.
 bool valid_launch(dim3 grid, dim3 block, size_t dynamic_smem);
 // Runs a valid launch now: every block, one after another, its threads as fibers.
-void run_kernel(const char* kernel, dim3 grid, dim3 block, size_t dynamic_smem, const std::function<void()>& thread_body);
+void run_kernel(const char* kernel, dim3 grid, dim3 block, size_t dynamic_smem,
+                const std::function<void()>& thread_body);
 // True while a thread of a launch runs (device code).
 bool in_kernel();
 // Sets the sticky error cudaGetLastError returns (cudaSuccess leaves it as it is).
