@@ -23,6 +23,25 @@ std::vector<double> log_softmax(const float* x, int64_t n) {
 
 int argmax(const float* x, int64_t n) { return static_cast<int>(std::max_element(x, x + n) - x); }
 
+// B's logits against A's at one position (kl from kl_divergence).
+ComparePosition compare_logits(const float* la, const float* lb, int64_t n) {
+  ComparePosition p;
+  double max_a = 0, diff = 0, top1 = -INFINITY, top2 = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) {
+    const double a = la[i];
+    max_a = std::max(max_a, std::fabs(a));
+    diff = std::max(diff, std::fabs(static_cast<double>(lb[i]) - a));
+    if (a > top1) top2 = top1, top1 = a;
+    else if (a > top2) top2 = a;
+  }
+  const double scale = std::max(max_a, 1e-30);
+  p.kl = kl_divergence(la, lb, n);
+  p.logit_error = diff / scale;
+  p.margin = n > 1 ? (top1 - top2) / scale : INFINITY;
+  p.top1_same = argmax(la, n) == argmax(lb, n);
+  return p;
+}
+
 // Relative Frobenius and max-abs differences of two equally shaped F32 tensors.
 void feature_error(const Tensor& fa, const Tensor& fb, CompareResult& r) {
   double num = 0, den = 0, dmax = 0, amax = 0;
@@ -71,13 +90,10 @@ CompareResult compare_models(Engine& a, Engine& b, const std::string& text, cons
                static_cast<long long>(sa.positions(pa)), positions);
   sa.prefill(pa);
   sb.prefill(pb);
-  std::vector<double> kls;
   std::vector<int> forced;  // A's greedy tokens
-  int64_t agree = 0;
   for (int i = 0; i < positions; ++i) {
-    kls.push_back(kl_divergence(sa.logits(), sb.logits(), V));
+    r.at.push_back(compare_logits(sa.logits(), sb.logits(), V));
     const int ta = argmax(sa.logits(), V);
-    agree += argmax(sb.logits(), V) == ta;
     forced.push_back(ta);
     if (i + 1 < positions) {
       sa.decode_step(ta);
@@ -92,6 +108,16 @@ CompareResult compare_models(Engine& a, Engine& b, const std::string& text, cons
     else if (r.greedy_first_diff < 0) r.greedy_first_diff = static_cast<int64_t>(i);
   }
   r.positions = positions;
+  std::vector<double> kls;
+  int64_t agree = 0;
+  bool assured = true;
+  for (const ComparePosition& p : r.at) {
+    kls.push_back(p.kl);
+    agree += p.top1_same;
+    r.logit_error_max = std::max(r.logit_error_max, p.logit_error);
+    assured = assured && p.margin > 2 * p.logit_error;
+    r.greedy_assured += assured;
+  }
   double sum = 0;
   for (double k : kls) sum += k;
   r.kl_mean = sum / kls.size();

@@ -41,10 +41,12 @@ int cmd_compare(int argc, char** argv) {
               static_cast<long long>(r.positions));
   std::printf("KL(A||B)       mean %.3g, p99 %.3g, max %.3g nats\n", r.kl_mean, r.kl_p99, r.kl_max);
   std::printf("top-1          %.2f %% of positions agree\n", 100 * r.top1);
+  std::printf("logits         off by up to %.3g of max |logit| (the worst position)\n", r.logit_error_max);
   std::printf("greedy         %lld of %lld tokens agree", static_cast<long long>(r.greedy_same),
               static_cast<long long>(r.positions));
   if (r.greedy_first_diff >= 0)
     std::printf(" (first difference at token %lld)", static_cast<long long>(r.greedy_first_diff));
+  std::printf("; A's margins assure the first %lld", static_cast<long long>(r.greedy_assured));
   std::printf("\n");
   if (image)
     std::printf("vision         features off by %.3g (relative Frobenius), %.3g (max abs / max)\n", r.vision_rel_fro,
@@ -58,6 +60,8 @@ int cmd_compare(int argc, char** argv) {
     o.set("top1", json::Value::number(r.top1));
     o.set("greedy_same", json::Value::integer(r.greedy_same));
     o.set("greedy_first_diff", json::Value::integer(r.greedy_first_diff));
+    o.set("greedy_assured", json::Value::integer(r.greedy_assured));
+    o.set("logit_error_max", json::Value::number(r.logit_error_max));
     o.set("vision_rel_fro", json::Value::number(r.vision_rel_fro));
     o.set("vision_rel_max", json::Value::number(r.vision_rel_max));
     std::printf("%s\n", json::dump(o).c_str());

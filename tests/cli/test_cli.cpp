@@ -352,11 +352,15 @@ TEST(Cli, CompareReportsDivergenceAndAgreement) {
   EXPECT_EQ(field(same.out, "kl_max"), 0.0);
   EXPECT_EQ(field(same.out, "top1"), 1.0);
   EXPECT_EQ(field(same.out, "greedy_same"), 8.0);
+  EXPECT_EQ(field(same.out, "logit_error_max"), 0.0);
+  EXPECT_EQ(field(same.out, "greedy_assured"), 8.0);  // any margin above twice a zero error
   EXPECT_EQ(field(same.out, "vision_rel_fro"), 0.0);
   RunResult r = run_tinyllava("compare -m '" + kTiny + "' --vs '" + q + "' -n 8 -t 2 --json", dir.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_GT(field(r.out, "kl_mean"), 0.0);
   EXPECT_LT(field(r.out, "kl_mean"), 1e-2);
+  EXPECT_GT(field(r.out, "logit_error_max"), 0.0);
+  EXPECT_LT(field(r.out, "logit_error_max"), 8e-2);
   EXPECT_GT(field(r.out, "vision_rel_fro"), 0.0);
   EXPECT_LT(field(r.out, "vision_rel_fro"), 5e-2);
   expect_bad_input(run_tinyllava("compare -m '" + kTiny + "' -n 8", dir.path()), "--vs");
