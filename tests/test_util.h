@@ -1,5 +1,6 @@
 // tests/test_util.h — helpers shared by the test suites: scratch directories, file writing, running
-// the tinyllava binary and capturing its exit status and output, the message of a refused input.
+// the tinyllava binary and capturing its exit status and output, the message of a refused input, each
+// test's own random stream.
 #pragma once
 
 #include <sys/wait.h>
@@ -10,7 +11,9 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstdlib>
+#include <cstdint>
 #include <fstream>
+#include <random>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -89,6 +92,25 @@ inline RunResult run_tinyllava(const std::string& args, const std::string& scrat
 
 inline bool shared_dir_present() {
   return ::access(TINYLLAVA_SHARED_DIR "/MODEL_SPEC.md", R_OK) == 0;
+}
+
+// The running test's random stream, seeded from its full name (FNV-1a of "Suite.Name"): a test draws
+// the same inputs whether it runs alone (--gtest_filter) or after others. Helpers fetch it once per
+// call, not per value.
+inline std::mt19937& test_rng() {
+  static const ::testing::TestInfo* owner = nullptr;
+  static bool seeded = false;
+  static std::mt19937 rng;
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  if (!seeded || info != owner) {
+    const std::string name = info ? std::string(info->test_suite_name()) + "." + info->name() : "";
+    uint32_t h = 2166136261u;
+    for (unsigned char c : name) h = (h ^ c) * 16777619u;
+    rng.seed(h);
+    owner = info;
+    seeded = true;
+  }
+  return rng;
 }
 
 // max |got - want| relative to max |want| over n values (the tests' error measure for float outputs).

@@ -17,6 +17,7 @@
 #include "kernels/ref/ref.h"
 #include "tensor/buffer.h"
 #include "tensor/error.h"
+#include "test_util.h"
 
 using namespace tl;
 using cuda::AttentionAlgo;
@@ -24,12 +25,11 @@ using cuda::algo_name;
 
 namespace {
 
-std::mt19937 g_rng(4321);
-
 OwnedTensor random_f32(const std::vector<int64_t>& shape) {
   OwnedTensor t = OwnedTensor::empty(DType::F32, shape);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  for (int64_t i = 0; i < t.tensor.numel(); ++i) t.tensor.ptr<float>()[i] = nd(g_rng);
+  std::mt19937& rng = tl::test::test_rng();
+  for (int64_t i = 0; i < t.tensor.numel(); ++i) t.tensor.ptr<float>()[i] = nd(rng);
   return t;
 }
 

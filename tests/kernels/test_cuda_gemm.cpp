@@ -29,14 +29,13 @@
 #include "kernels/ref/ref.h"
 #include "tensor/buffer.h"
 #include "tensor/error.h"
+#include "test_util.h"
 
 using namespace tl;
 using tl::cuda::GemmAlgo;
 using tl::cuda::algo_name;
 
 namespace {
-
-std::mt19937 g_rng(4321);
 
 void cuda_ok(cudaError_t err, const char* what) {
   if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
@@ -74,7 +73,8 @@ class DeviceArray {
 OwnedTensor random_f32(const std::vector<int64_t>& shape, float scale) {
   OwnedTensor t = OwnedTensor::empty(DType::F32, shape);
   std::normal_distribution<float> nd(0.0f, scale);
-  for (int64_t i = 0; i < t.tensor.numel(); ++i) t.tensor.ptr<float>()[i] = nd(g_rng);
+  std::mt19937& rng = tl::test::test_rng();
+  for (int64_t i = 0; i < t.tensor.numel(); ++i) t.tensor.ptr<float>()[i] = nd(rng);
   return t;
 }
 

@@ -16,6 +16,7 @@
 #include "kernels/ref/ref.h"
 #include "tensor/buffer.h"
 #include "tensor/error.h"
+#include "test_util.h"
 
 using namespace tl;
 
@@ -23,12 +24,11 @@ namespace {
 
 const ops::Context kOps;  // CUDA tensors go to kernels/cuda; CPU ones to the F32 CPU kernels
 
-std::mt19937 g_rng(99);
-
 OwnedTensor random_host(DType dt, const std::vector<int64_t>& shape, float scale = 1.0f) {
   OwnedTensor f = OwnedTensor::empty(DType::F32, shape);
   std::normal_distribution<float> nd(0.0f, scale);
-  for (int64_t i = 0; i < f.tensor.numel(); ++i) f.tensor.ptr<float>()[i] = nd(g_rng);
+  std::mt19937& rng = tl::test::test_rng();
+  for (int64_t i = 0; i < f.tensor.numel(); ++i) f.tensor.ptr<float>()[i] = nd(rng);
   if (dt == DType::F32) return f;
   OwnedTensor w = OwnedTensor::empty(dt, shape);
   convert_from_f32(f.tensor.ptr<float>(), w.tensor.data, dt, static_cast<size_t>(f.tensor.numel()));

@@ -27,13 +27,13 @@ using namespace tl;
 
 namespace {
 
-std::mt19937 g_rng(1234);
 const ops::Context kCpu;  // the CPU kernels: F32, all threads, the best ISA
 
 OwnedTensor random_f32(const std::vector<int64_t>& shape, float scale = 1.0f) {
   OwnedTensor t = OwnedTensor::empty(DType::F32, shape);
   std::normal_distribution<float> nd(0.0f, scale);
-  for (int64_t i = 0; i < t.tensor.numel(); ++i) t.tensor.ptr<float>()[i] = nd(g_rng);
+  std::mt19937& rng = tl::test::test_rng();
+  for (int64_t i = 0; i < t.tensor.numel(); ++i) t.tensor.ptr<float>()[i] = nd(rng);
   return t;
 }
 

@@ -23,12 +23,11 @@ using namespace tl;
 
 namespace {
 
-std::mt19937 g_rng(99);
-
 std::vector<float> random_values(int64_t n, float scale) {
   std::normal_distribution<float> nd(0.0f, scale);
+  std::mt19937& rng = tl::test::test_rng();
   std::vector<float> v(static_cast<size_t>(n));
-  for (float& x : v) x = nd(g_rng);
+  for (float& x : v) x = nd(rng);
   return v;
 }
 
