@@ -193,116 +193,140 @@ std::string Tokenizer::normalize(std::string_view in) const {
 
 // ---- BPE encoding ---------------------------------------------------------------------------------
 
-std::vector<int> Tokenizer::encode(std::string_view text, std::vector<std::string>* pieces) const {
-  const std::string norm = normalize(text);
-  std::vector<int> ids;
-  if (pieces) pieces->clear();
-  if (norm.empty()) return ids;
-
-  // Symbols form doubly linked lists over `norm`, one list per word (or one for the whole text);
-  // a merge grows the left symbol and empties the right one.
+// One encode's working state. Symbols form doubly linked lists over the normalized text, one list per
+// word (or one for the whole text); a merge grows the left symbol and empties the right one.
+struct Tokenizer::Bpe {
   struct Symbol {
     int prev, next;
     uint32_t begin, size;
     bool frozen;  // a user-defined symbol: never merged
   };
-  std::vector<Symbol> sym;
-  std::vector<int> word_heads;  // first symbol of each list
-  sym.reserve(norm.size());
-  bool prev_is_space = false;
-  for (size_t pos = 0; pos < norm.size();) {
-    std::string_view rest(norm.data() + pos, norm.size() - pos);
-    size_t n = user_symbol_at(rest);
-    bool frozen = n > 0;
-    if (!frozen) n = std::min(rest.size(), one_char_len(static_cast<unsigned char>(rest[0])));
-    bool is_space = rest.substr(0, n) == space_;
-    int i = static_cast<int>(sym.size());
-    bool new_word = i == 0 || (words_independent_ && is_space && !prev_is_space);
-    if (new_word) word_heads.push_back(i);
-    else sym[i - 1].next = i;
-    sym.push_back({new_word ? -1 : i - 1, -1, static_cast<uint32_t>(pos), static_cast<uint32_t>(n), frozen});
-    prev_is_space = is_space;
-    pos += n;
-  }
-  auto text_of = [&](const Symbol& s) { return std::string_view(norm.data() + s.begin, s.size); };
-
-  // Candidate merges, best first: highest score, then leftmost (bpe_model.cc's SymbolPairComparator).
+  // A candidate merge; best first: highest score, then leftmost (bpe_model.cc's SymbolPairComparator).
   struct Pair {
     float score;
     int left, right;
     uint32_t size;  // bytes of the merged piece; a stale entry no longer matches
   };
-  auto worse = [](const Pair& a, const Pair& b) { return a.score < b.score || (a.score == b.score && a.left > b.left); };
-  std::vector<Pair> agenda;  // a binary heap, reused across words
+  struct Worse {
+    bool operator()(const Pair& a, const Pair& b) const { return a.score < b.score || (a.score == b.score && a.left > b.left); }
+  };
+
+  const Tokenizer& tok;
+  std::string_view norm;
+  std::vector<Symbol> sym;
+  std::vector<int> word_heads;  // first symbol of each list
+  std::vector<Pair> agenda;     // a binary heap, reused across words
   // Merged UNUSED pieces are split back into what they were made of (bpe_model.cc's resegment).
   std::unordered_map<std::string_view, std::pair<std::string_view, std::string_view>> unmerge;
 
-  auto consider = [&](int l, int r) {
-    if (l < 0 || r < 0 || sym[l].frozen || sym[r].frozen) return;
-    uint32_t size = sym[l].size + sym[r].size;
-    if (size > max_piece_bytes_) return;
-    std::string_view merged(norm.data() + sym[l].begin, size);
-    int id = normal_piece_id(merged);
-    if (id < 0) return;
-    agenda.push_back({model_.pieces[id].score, l, r, size});
-    std::push_heap(agenda.begin(), agenda.end(), worse);
-    if (model_.pieces[id].type == PieceType::Unused) unmerge[merged] = {text_of(sym[l]), text_of(sym[r])};
-  };
-  for (int head : word_heads) {
-    agenda.clear();
-    for (int i = head; sym[i].next >= 0; i = sym[i].next) consider(i, sym[i].next);
-    while (!agenda.empty()) {
-      std::pop_heap(agenda.begin(), agenda.end(), worse);
-      Pair top = agenda.back();
-      agenda.pop_back();
-      Symbol& l = sym[top.left];
-      Symbol& r = sym[top.right];
-      if (l.size == 0 || r.size == 0 || l.size + r.size != top.size) continue;  // stale
-      l.size += r.size;
-      l.next = r.next;
-      if (r.next >= 0) sym[r.next].prev = top.left;
-      r.size = 0;
-      consider(l.prev, top.left);
-      consider(top.left, l.next);
+  std::string_view text_of(const Symbol& s) const { return {norm.data() + s.begin, s.size}; }
+
+  // 1. One symbol per character, a user-defined symbol whole and frozen; a new list at each word.
+  void split() {
+    sym.reserve(norm.size());
+    bool prev_is_space = false;
+    for (size_t pos = 0; pos < norm.size();) {
+      const std::string_view rest(norm.data() + pos, norm.size() - pos);
+      size_t n = tok.user_symbol_at(rest);
+      const bool frozen = n > 0;
+      if (!frozen) n = std::min(rest.size(), one_char_len(static_cast<unsigned char>(rest[0])));
+      const bool is_space = std::string_view(rest.data(), n) == tok.space_;
+      const int i = static_cast<int>(sym.size());
+      const bool new_word = i == 0 || (tok.words_independent_ && is_space && !prev_is_space);
+      if (new_word) word_heads.push_back(i);
+      else sym[i - 1].next = i;
+      sym.push_back({new_word ? -1 : i - 1, -1, static_cast<uint32_t>(pos), static_cast<uint32_t>(n), frozen});
+      prev_is_space = is_space;
+      pos += n;
     }
   }
 
-  // Final pieces -> ids (PopulateSentencePieceText): unknowns become bytes, or collapse into one.
-  bool prev_unknown = false;
-  auto emit = [&](std::string_view w) {
-    int id = piece_to_id(w);
-    bool unknown = model_.pieces[id].type == PieceType::Unknown;
-    if (unknown && model_.byte_fallback) {
-      for (unsigned char b : w) {
-        ids.push_back(byte_ids_[b]);
-        if (pieces) pieces->push_back(model_.pieces[byte_ids_[b]].text);
+  // The pair (l, r) onto the agenda when their concatenation is a piece BPE may merge into.
+  void consider(int l, int r) {
+    if (l < 0 || r < 0 || sym[l].frozen || sym[r].frozen) return;
+    const uint32_t size = sym[l].size + sym[r].size;
+    if (size > tok.max_piece_bytes_) return;
+    const std::string_view merged(norm.data() + sym[l].begin, size);
+    const int id = tok.normal_piece_id(merged);
+    if (id < 0) return;
+    const SentencePiece& piece = tok.model_.pieces[id];
+    agenda.push_back({piece.score, l, r, size});
+    std::push_heap(agenda.begin(), agenda.end(), Worse());
+    if (piece.type == PieceType::Unused) unmerge[merged] = {text_of(sym[l]), text_of(sym[r])};
+  }
+
+  // 2. Each list: merge the best pair until none is left.
+  void merge() {
+    for (int head : word_heads) {
+      agenda.clear();
+      for (int i = head; sym[i].next >= 0; i = sym[i].next) consider(i, sym[i].next);
+      while (!agenda.empty()) {
+        std::pop_heap(agenda.begin(), agenda.end(), Worse());
+        const Pair top = agenda.back();
+        agenda.pop_back();
+        Symbol& l = sym[top.left];
+        Symbol& r = sym[top.right];
+        if (l.size == 0 || r.size == 0 || l.size + r.size != top.size) continue;  // stale
+        l.size += r.size;
+        l.next = r.next;
+        if (r.next >= 0) sym[r.next].prev = top.left;
+        r.size = 0;
+        consider(l.prev, top.left);
+        consider(top.left, l.next);
       }
-    } else if (unknown && prev_unknown) {
-      if (pieces) pieces->back() += std::string(w);
-    } else {
-      ids.push_back(id);
-      if (pieces) pieces->emplace_back(w);
     }
-    prev_unknown = unknown;
-  };
-  std::vector<std::string_view> stack;
-  for (int head : word_heads) {
-    for (int i = head; i >= 0; i = sym[i].next) {
-      stack.assign(1, text_of(sym[i]));
-      while (!stack.empty()) {  // depth-first resegmentation, left part first
-        std::string_view w = stack.back();
-        stack.pop_back();
-        int id = piece_to_id(w);
-        auto it = model_.pieces[id].type == PieceType::Unused ? unmerge.find(w) : unmerge.end();
-        if (it == unmerge.end()) {
-          emit(w);
-        } else {
-          stack.push_back(it->second.second);
-          stack.push_back(it->second.first);
+  }
+
+  // 3. The final symbols as ids (PopulateSentencePieceText), UNUSED pieces split back depth-first,
+  // left part first; unknowns become bytes, or collapse into one.
+  void emit(std::vector<int>& ids, std::vector<std::string>* pieces) const {
+    bool prev_unknown = false;
+    auto one = [&](std::string_view w) {
+      const int id = tok.piece_to_id(w);
+      const bool unknown = tok.model_.pieces[id].type == PieceType::Unknown;
+      if (unknown && tok.model_.byte_fallback) {
+        for (unsigned char b : w) {
+          ids.push_back(tok.byte_ids_[b]);
+          if (pieces) pieces->push_back(tok.model_.pieces[tok.byte_ids_[b]].text);
+        }
+      } else if (unknown && prev_unknown) {
+        if (pieces) pieces->back() += std::string(w);
+      } else {
+        ids.push_back(id);
+        if (pieces) pieces->emplace_back(w);
+      }
+      prev_unknown = unknown;
+    };
+    std::vector<std::string_view> stack;
+    for (int head : word_heads) {
+      for (int i = head; i >= 0; i = sym[i].next) {
+        stack.assign(1, text_of(sym[i]));
+        while (!stack.empty()) {
+          const std::string_view w = stack.back();
+          stack.pop_back();
+          const int id = tok.piece_to_id(w);
+          const auto it = tok.model_.pieces[id].type == PieceType::Unused ? unmerge.find(w) : unmerge.end();
+          if (it == unmerge.end()) {
+            one(w);
+          } else {
+            stack.push_back(it->second.second);
+            stack.push_back(it->second.first);
+          }
         }
       }
     }
   }
+};
+
+std::vector<int> Tokenizer::encode(std::string_view text, std::vector<std::string>* pieces) const {
+  const std::string norm = normalize(text);
+  std::vector<int> ids;
+  if (pieces) pieces->clear();
+  if (norm.empty()) return ids;
+  Bpe bpe{*this, norm, {}, {}, {}, {}};
+  bpe.split();
+  bpe.merge();
+  bpe.emit(ids, pieces);
   return ids;
 }
 

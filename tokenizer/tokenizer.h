@@ -61,6 +61,7 @@ class Tokenizer {
   size_t user_symbol_at(std::string_view text) const;  // length of the longest user-defined symbol prefix
   // One non-byte piece as text; `at_start` drops a leading "▁". Sets *consumed_space if it did.
   std::string piece_text(int id, bool at_start, bool* consumed_space) const;
+  struct Bpe;  // one encode's symbols, merge agenda and split-back table (tokenizer.cpp)
 
   SentencePieceModel model_;
   PieceMap normal_;        // NORMAL, USER_DEFINED, UNUSED pieces: what BPE may merge into
