@@ -2,9 +2,9 @@
 #include "model/beam.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
+#include "tensor/clock.h"
 #include "tensor/error.h"
 
 namespace tl {
@@ -119,7 +119,7 @@ BeamResult beam_search(Session& session, const BeamParams& p) {
   if (session.length() + p.max_new_tokens > session.context_length())
     fail_input("prompt: %lld positions + %d new tokens exceed the %lld-token context", static_cast<long long>(session.length()),
                p.max_new_tokens, static_cast<long long>(session.context_length()));
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = Clock::now();
   std::vector<Beam> beams;
   beams.push_back(Beam{session.fork(), {}, 0.0f});  // the other initial beams score -1e9: never chosen
   Hypotheses hyps(B, p.length_penalty);
@@ -152,7 +152,7 @@ BeamResult beam_search(Session& session, const BeamParams& p) {
   r.score = best.score;
   r.finish = static_cast<int>(r.tokens.size()) < p.max_new_tokens ? FinishReason::Eos : FinishReason::Length;
   if (r.finish == FinishReason::Eos) r.tokens.push_back(eos);
-  r.decode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.decode_s = seconds_since(t0);
   return r;
 }
 

@@ -1,20 +1,15 @@
 // model/engine.cpp — loading, upload and the image stage (contract in engine.h).
 #include "model/engine.h"
 
-#include <chrono>
-
 #include "model/projector.h"
 #include "model/siglip.h"
+#include "tensor/clock.h"
 #include "tensor/error.h"
 #include "weights/file.h"
 
 namespace tl {
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // Calls f on every weight tensor the forward pass reads.
 template <typename F>
@@ -110,12 +105,12 @@ ImagePtr Engine::encode_image(const Tensor& pixels, bool keep_features, bool reu
   }
   auto e = std::make_shared<ImageEmbedding>();
   e->hash = hash;
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = Clock::now();
   OwnedTensor on_device = OwnedTensor::copy_of(pixels, device());
   OwnedTensor features = siglip_features(kernels_, model_.weights.vision, config(), on_device.tensor, vision_arena_);
   ops::synchronize(device());  // GPU kernels are asynchronous: wait before reading the clock
   e->vision_s = seconds_since(t0);
-  t0 = std::chrono::steady_clock::now();
+  t0 = Clock::now();
   e->rows = project_features(kernels_, model_.weights.connector, features.tensor);
   ops::synchronize(device());
   e->projector_s = seconds_since(t0);

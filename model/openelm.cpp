@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "tensor/arith.h"
 #include "tensor/error.h"
 #include "tensor/quant.h"
 
@@ -67,7 +68,7 @@ OpenElm::OpenElm(const OpenElmWeights& weights, const TextConfig& config, bool m
   for (OpenElmLayerWeights& L : w_.layers)
     for (Tensor* t : {&L.qkv, &L.out_proj, &L.proj_1, &L.proj_2}) matrices.push_back(t);
   if (w_.lm_head.data != w_.token_embeddings.data) matrices.push_back(&w_.lm_head);
-  auto aligned = [](size_t n) { return (n + kAlignment - 1) / kAlignment * kAlignment; };
+  auto aligned = [](size_t n) { return round_up(n, kAlignment); };
   auto scale_bytes = [](const Tensor& t) {  // Q8/Q4 scales: read with the codes on every step
     return t.scales ? static_cast<size_t>(t.shape[0] * quant_groups(t.shape[1])) * sizeof(uint16_t) : size_t{0};
   };

@@ -3,20 +3,17 @@
 #include "model/session.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "model/beam.h"
+#include "tensor/clock.h"
 #include "tensor/error.h"
 
 namespace tl {
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // HF RepetitionPenaltyLogitsProcessor: each distinct earlier token's logit divided by the penalty when
 // positive, multiplied when negative.
@@ -28,6 +25,17 @@ void penalize(std::vector<float>& logits, const std::vector<int>& tokens, float 
     float& l = logits[static_cast<size_t>(id)];
     l = l < 0 ? l * penalty : l / penalty;
   }
+}
+
+// Why generation ends after token `id`, the i-th of this call (`more`: the caller's callback asked for
+// more; `full`: the cache holds the whole context), or nothing when it goes on. In this order: EOS,
+// a stop from the caller, max_new_tokens, the context.
+std::optional<FinishReason> finish_after(int id, bool more, int i, const GenerateParams& p, int eos, bool full) {
+  if (id == eos && !p.ignore_eos) return FinishReason::Eos;
+  if (!more) return FinishReason::Stopped;
+  if (i + 1 == p.max_new_tokens) return FinishReason::Length;
+  if (full) return FinishReason::Context;
+  return std::nullopt;
 }
 
 // The question's own text, as the template writes it (the marker goes in through ChatTurn::image).
@@ -138,7 +146,7 @@ void Session::prefill(const Prompt& p) {
     if (p.ids[i] == kImageToken) --image;
     kept -= p.ids[i] == kImageToken ? N : 1;
   }
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = Clock::now();
   // The cache keeps the prefix; what it held past it is gone even if what follows throws.
   cache_.length = std::min(cache_.length, kept);
   fed_ids_.resize(i);
@@ -214,7 +222,7 @@ Generation Session::generate(const GenerateParams& params, const std::function<b
   Generation g;
   Sampler sampler(params.sampling);
   std::vector<float> penalized;
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = Clock::now();
   for (int i = 0; i < params.max_new_tokens; ++i) {
     const float* l = logits();
     if (params.repeat_penalty != 1.0f) {
@@ -225,15 +233,11 @@ Generation Session::generate(const GenerateParams& params, const std::function<b
     const int id = sampler.sample(l, V);
     g.tokens.push_back(id);
     const bool more = !on_token || on_token(id);
-    if (id == eos && !params.ignore_eos) g.finish = FinishReason::Eos;
-    else if (!more) g.finish = FinishReason::Stopped;
-    else if (i + 1 == params.max_new_tokens) g.finish = FinishReason::Length;
-    else if (length() >= context_length()) g.finish = FinishReason::Context;
-    else {
-      decode_step(id);
-      continue;
+    if (const auto end = finish_after(id, more, i, params, eos, length() >= context_length())) {
+      g.finish = *end;
+      break;
     }
-    break;
+    decode_step(id);
   }
   ops::synchronize(engine_->device());
   g.decode_s = seconds_since(t0);
@@ -261,7 +265,7 @@ Generation Session::generate_on_device(const GenerateParams& params, const std::
   const TextConfig& c = engine_->config().text;
   reserve(std::min(context_length(), length() + params.max_new_tokens));  // no allocation inside a capture
   Generation g;
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = Clock::now();
   int id = argmax(logits(), c.vocab_size);  // the first token: from the prefill's logits
   Buffer d_id(sizeof(int), Device::CUDA);
   int* dev_id = static_cast<int*>(d_id.data());
@@ -279,22 +283,18 @@ Generation Session::generate_on_device(const GenerateParams& params, const std::
     if (i > 0) cuda_copy_to_host(&id, dev_id, sizeof id);
     g.tokens.push_back(id);
     const bool more = !on_token || on_token(id);
-    if (id == c.eos_token_id && !params.ignore_eos) g.finish = FinishReason::Eos;
-    else if (!more) g.finish = FinishReason::Stopped;
-    else if (i + 1 == params.max_new_tokens) g.finish = FinishReason::Length;
-    else if (length() >= context_length()) g.finish = FinishReason::Context;
-    else {
-      if (i == 0) {
-        cuda_copy_to_device(dev_id, &id, sizeof id);
-        step();  // the first step runs plainly: it sizes every buffer outside a capture
-      } else {
-        graph.run(step);
-      }
-      fed_ids_.push_back(id);
-      host_fresh_ = false;
-      continue;
+    if (const auto end = finish_after(id, more, i, params, c.eos_token_id, length() >= context_length())) {
+      g.finish = *end;
+      break;
     }
-    break;
+    if (i == 0) {
+      cuda_copy_to_device(dev_id, &id, sizeof id);
+      step();  // the first step runs plainly: it sizes every buffer outside a capture
+    } else {
+      graph.run(step);
+    }
+    fed_ids_.push_back(id);
+    host_fresh_ = false;
   }
   g.graph_instantiations = graph.instantiations();
   ops::synchronize(Device::CUDA);

@@ -7,16 +7,15 @@
 #include <new>
 #include <utility>
 
+#include "tensor/arith.h"
 #include "tensor/error.h"
 
 namespace tl {
 
-static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
-
 Buffer::Buffer(size_t bytes, Device device) : size_(bytes), device_(device) {
   if (bytes == 0) return;
   if (device == Device::CPU) {
-    data_ = std::aligned_alloc(kAlignment, round_up(bytes, kAlignment));
+    data_ = std::aligned_alloc(kAlignment, round_up<size_t>(bytes, kAlignment));
     if (!data_) throw std::bad_alloc();
   } else {
     data_ = cuda_malloc(bytes);
@@ -75,7 +74,7 @@ Arena::Arena(size_t capacity_bytes, Device device) : buffer_(capacity_bytes, dev
 
 Tensor Arena::alloc(DType dtype, const std::vector<int64_t>& shape) {
   int64_t n = checked_numel(shape, "arena allocation");
-  size_t bytes = round_up(static_cast<size_t>(n) * dtype_size(dtype), kAlignment);
+  size_t bytes = round_up<size_t>(static_cast<size_t>(n) * dtype_size(dtype), kAlignment);
   if (bytes > buffer_.size() - used_)
     fail_internal("arena exhausted: %s %s needs %zu bytes, %zu of %zu free", dtype_name(dtype),
                   shape_str(shape).c_str(), bytes, buffer_.size() - used_, buffer_.size());

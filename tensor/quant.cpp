@@ -5,11 +5,12 @@
 #include <cmath>
 #include <cstring>
 
+#include "tensor/arith.h"
 #include "tensor/error.h"
 
 namespace tl {
 
-int64_t quant_groups(int64_t K) { return (K + kQuantGroup - 1) / kQuantGroup; }
+int64_t quant_groups(int64_t K) { return ceil_div<int64_t>(K, kQuantGroup); }
 
 int64_t quant_row_bytes(DType t, int64_t K) {
   const int64_t padded = quant_groups(K) * kQuantGroup;

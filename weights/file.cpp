@@ -12,6 +12,7 @@
 #include <new>
 #include <utility>
 
+#include "tensor/arith.h"
 #include "tensor/error.h"
 
 namespace tl {
@@ -75,7 +76,7 @@ MappedFile& MappedFile::operator=(MappedFile&& other) noexcept {
 
 void release_mapped_pages(const void* p, size_t n) {
   const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t begin = round_up<uintptr_t>(reinterpret_cast<uintptr_t>(p), page);
   const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
   if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);  // advice: failure is harmless
 }
@@ -99,16 +100,16 @@ bool HugePageMemory::available() {
 
 HugePageMemory::HugePageMemory(size_t bytes) {
   if (bytes == 0 || !available()) return;
-  map_size_ = (bytes + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
+  map_size_ = round_up<size_t>(bytes, kHugePage) + kHugePage;
   void* p = ::mmap(nullptr, map_size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) {
     map_size_ = 0;
     throw std::bad_alloc();
   }
   map_ = static_cast<uint8_t*>(p);
-  data_ = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(p) + kHugePage - 1) / kHugePage * kHugePage);
+  data_ = reinterpret_cast<uint8_t*>(round_up<uintptr_t>(reinterpret_cast<uintptr_t>(p), kHugePage));
   size_ = bytes;
-  ::madvise(data_, (bytes + kHugePage - 1) / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice: 4 KiB pages still work
+  ::madvise(data_, round_up<size_t>(bytes, kHugePage), MADV_HUGEPAGE);  // advice: 4 KiB pages still work
 }
 
 HugePageMemory::~HugePageMemory() { unmap(); }

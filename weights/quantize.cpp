@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tensor/arith.h"
 #include "tensor/error.h"
 #include "tensor/quant.h"
 #include "weights/json.h"
@@ -88,7 +89,7 @@ void write_quantized(SafetensorsWriter& w, const TensorEntry& e, DType q, int th
   std::vector<uint16_t> scales(static_cast<size_t>(N * quant_groups(K)));
   std::vector<uint8_t> codes(static_cast<size_t>(block * rb));
   for (int64_t b0 = 0; b0 < N; b0 += block) {
-    const int64_t b1 = std::min(N, b0 + block), per = (b1 - b0 + threads - 1) / threads;
+    const int64_t b1 = std::min(N, b0 + block), per = ceil_div<int64_t>(b1 - b0, threads);
     std::vector<std::thread> pool;
     std::vector<std::exception_ptr> errors(threads);
     for (int t = 0; t < threads && b0 + t * per < b1; ++t)

@@ -11,7 +11,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -20,14 +19,13 @@
 #include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/threads.h"
+#include "tensor/arith.h"
+#include "tensor/clock.h"
 #include "tensor/error.h"
 
 namespace tl::cpu {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // ---- Read kernels ------------------------------------------------------------------------------------
 // Each step reads one 256-byte block (four 64-byte lines) from each of kStreams sub-slices into four
@@ -359,7 +357,7 @@ ReadBuffer::ReadBuffer(size_t bytes, int threads) {
   // 2 MiB aligned and marked for transparent huge pages: faulting in 512 MiB of 4 KiB pages costs
   // over a second in a VM; 2 MiB pages cost a few ms (and spare the sweeps TLB misses).
   constexpr size_t kHuge = size_t{2} << 20;
-  const size_t capacity = (bytes + kHuge - 1) / kHuge * kHuge;
+  const size_t capacity = round_up<size_t>(bytes, kHuge);
   words_.reset(static_cast<uint32_t*>(std::aligned_alloc(kHuge, capacity)));
   if (!words_) throw std::bad_alloc();
   ::madvise(words_.get(), capacity, MADV_HUGEPAGE);  // advice only: a kernel without THP ignores it

@@ -2,13 +2,14 @@
 #include "kernels/cpu/gemm.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <vector>
 
 #include "kernels/cpu/gemm_bf16.h"
 #include "kernels/cpu/gemv_vnni.h"
 #include "kernels/cpu/threads.h"
+#include "tensor/arith.h"
+#include "tensor/clock.h"
 
 namespace tl::cpu {
 
@@ -17,7 +18,7 @@ namespace {
 // Runs range(n_begin, n_end) over [0, N) on all threads, each a contiguous run of whole panels.
 template <typename Range>
 void split_columns(const Team& team, int64_t N, int64_t panel, const Range& range) {
-  const int64_t panels = (N + panel - 1) / panel;
+  const int64_t panels = ceil_div(N, panel);
   parallel_for(team, panels, [&](int64_t p0, int64_t p1) { range(p0 * panel, std::min(N, p1 * panel)); });
 }
 
@@ -38,7 +39,7 @@ class RateSplit {
   void run(const Team& team, int64_t N, int64_t panel, const Range& range) {
     const int chunks = team.size();
     if (static_cast<int>(share_.size()) != chunks) share_.assign(static_cast<size_t>(chunks), 1.0 / chunks);
-    const int64_t panels = (N + panel - 1) / panel;
+    const int64_t panels = ceil_div(N, panel);
     bound_.assign(static_cast<size_t>(chunks) + 1, 0);
     double cumulative = 0;
     for (int c = 0; c < chunks; ++c) {
@@ -48,10 +49,10 @@ class RateSplit {
     secs_.assign(static_cast<size_t>(chunks), 0.0);
     parallel_for(team, chunks, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
-        const auto t0 = std::chrono::steady_clock::now();
+        const auto t0 = Clock::now();
         const int64_t n0 = std::min(N, bound_[c] * panel), n1 = std::min(N, bound_[c + 1] * panel);
         if (n0 < n1) range(n0, n1);
-        secs_[c] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        secs_[c] = seconds_since(t0);
       }
     });
     double total = 0;
@@ -131,7 +132,6 @@ std::vector<GemmRung> gemm_ladder(const Team& team) {
     v.push_back({"amx", "TDPBF16PS: 16x16 tiles of bf16 products per instruction", bf16_rung(Bf16Kernel::Amx, 512)});
   return v;
 }
-
 
 // Decode on Q8/Q4 weights with int8 activations: each row of x quantized once, then the threads split
 // the weight rows (in 16-row blocks).

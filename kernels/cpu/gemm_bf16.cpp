@@ -29,6 +29,7 @@
 #include "kernels/cpu/gemm_driver.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/transpose_avx512.h"
+#include "tensor/arith.h"
 #include "tensor/error.h"
 
 #include <immintrin.h>
@@ -234,7 +235,7 @@ struct MicroBf16T : PackBf16 {
 
 constexpr int64_t kAmxPairs = 16;  // pairs per tile step (64 bytes of bf16 pairs per A row)
 
-int64_t amx_row_pairs(int64_t K) { return ((K + 1) / 2 + kAmxPairs - 1) / kAmxPairs * kAmxPairs; }
+int64_t amx_row_pairs(int64_t K) { return round_up(ceil_div<int64_t>(K, 2), kAmxPairs); }
 
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
@@ -380,7 +381,7 @@ struct MicroAmx : PackBf16 {
   using Packed = uint32_t;
   static constexpr int kMR = 32, kNR = tl::cpu::kNR;
   static constexpr int64_t kKC = tl::cpu::kKC, kNC = tl::cpu::kNC;
-  static int64_t steps(int64_t kb) { return ((kb + 1) / 2 + kAmxPairs - 1) / kAmxPairs * kAmxPairs; }
+  static int64_t steps(int64_t kb) { return round_up(ceil_div<int64_t>(kb, 2), kAmxPairs); }
 
   int configured = -1;
   ~MicroAmx() {

@@ -39,6 +39,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "tensor/arith.h"
 #include "tensor/dtype.h"
 
 namespace tl::cpu {
@@ -83,7 +84,7 @@ class NextSlice {
     lines_ = (kb * esize_ + 63) / 64 + 1;  // + 1: a slice need not start a line
     line_ = 0;
     left_ = nb * lines_;
-    per_take_ = (left_ + tiles - 1) / tiles;
+    per_take_ = ceil_div(left_, tiles);
   }
   // The next tile's share.
   LineRuns take() {
@@ -115,7 +116,7 @@ void gemm_drive(Micro& micro, const Source& a, int64_t T, int64_t K, const void*
   NextSlice next(w, wt, K);
   for (int64_t nc0 = n_begin; nc0 < n_end; nc0 += kNC) {
     const int64_t ncl = std::min(kNC, n_end - nc0);
-    const int64_t blocks = (ncl + kNR - 1) / kNR;
+    const int64_t blocks = ceil_div<int64_t>(ncl, kNR);
     for (int64_t j = 0; j < kNC; ++j) start[j] = bias && j < ncl ? bias[nc0 + j] : 0.0f;
     if (K == 0)  // no slice to start from
       for (int64_t t = 0; t < T; ++t) std::copy(start, start + ncl, y + t * N + nc0);
@@ -123,7 +124,7 @@ void gemm_drive(Micro& micro, const Source& a, int64_t T, int64_t K, const void*
       const int64_t kb = std::min(kKC, K - k0), steps = Micro::steps(kb);
       for (int64_t b = 0; b < blocks; ++b)
         micro.pack_panel(w, wt, K, nc0 + b * kNR, std::min(kNR, ncl - b * kNR), k0, kb, &panels[b * panel_size]);
-      const int64_t tiles = (T + kMR - 1) / kMR * blocks;
+      const int64_t tiles = ceil_div<int64_t>(T, kMR) * blocks;
       if (k0 + kKC < K) next.start(nc0, ncl, k0 + kKC, std::min(kKC, K - k0 - kKC), tiles);
       else next.start(nc0 + kNC, std::min(kNC, n_end - nc0 - kNC), 0, std::min(kKC, K), tiles);
       // A strip in L1 meets every panel of the block (streamed from L2). The other order, each panel

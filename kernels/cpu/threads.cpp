@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include "tensor/arith.h"
+
 namespace tl::cpu {
 
 namespace {
@@ -218,7 +220,7 @@ int hardware_threads() {
 void parallel_for(const Team& team, int64_t n, const std::function<void(int64_t, int64_t)>& fn, int64_t grain) {
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
-  const int64_t chunks = std::min<int64_t>(team.size(), (n + grain - 1) / grain);
+  const int64_t chunks = std::min<int64_t>(team.size(), ceil_div(n, grain));
   if (chunks <= 1 || t_in_parallel) {
     fn(0, n);
     return;

@@ -531,7 +531,7 @@ const char* algo_name(AttentionAlgo a) {
 }
 
 size_t attention_decode_workspace_bytes(int64_t S, int64_t H, int64_t Dh) {
-  const int64_t n_split = (S + kSplitKeys - 1) / kSplitKeys;
+  const int64_t n_split = ceil_div<int64_t>(S, kSplitKeys);
   return sizeof(float) * static_cast<size_t>(H * n_split * (2 + Dh));
 }
 

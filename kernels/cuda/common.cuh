@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "tensor/arith.h"
 #include "tensor/dtype.h"
 #include "tensor/error.h"
 
@@ -36,7 +37,7 @@ void synchronize();
 // a larger size. Not for data that must outlive one op.
 void* workspace(size_t bytes);
 
-inline unsigned int blocks_for(int64_t n, int threads) { return static_cast<unsigned int>((n + threads - 1) / threads); }
+inline unsigned int blocks_for(int64_t n, int threads) { return static_cast<unsigned int>(ceil_div<int64_t>(n, threads)); }
 
 // Element i of a F32, F16 or BF16 array as float (dtype chosen at run time; the branch is uniform).
 __device__ __forceinline__ float load_f32(const void* p, DType dt, int64_t i) {

@@ -324,7 +324,7 @@ __global__ void __launch_bounds__(kTcThreads, 2)
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int wm = warp / 4, wn = warp % 4;  // warp tile origin: rows wm·32, columns wn·32
   const int m0 = blockIdx.y * kTcM, n0 = blockIdx.x * kTcN;
-  const int k_tiles = (Kp + kTcK - 1) / kTcK;
+  const int k_tiles = ceil_div(Kp, kTcK);
 
   auto load_b = [&](int stage, int kt) {
 #pragma unroll
@@ -484,8 +484,6 @@ __global__ void __launch_bounds__(kGemvWarps * 32)
 constexpr int64_t kMaxDim = INT32_MAX;  // sizes are int inside the kernels
 constexpr int64_t kMaxGridY = 65535;
 
-int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
-
 bool is_weight_dtype(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
 
 // Calls f(WT{}) with WT the C++ type of weight dtype dt (F32, F16 or BF16; checked by the caller).
@@ -501,7 +499,7 @@ void with_weight_type(DType dt, F&& f) {
 template <class ASrc>
 void launch_naive(const char* op, ASrc a, const void* w, DType w_dt, int M, int N, int K, const Epi& e, float* y) {
   constexpr int kThreads = 256;
-  const int64_t blocks = (static_cast<int64_t>(M) * N + kThreads - 1) / kThreads;
+  const int64_t blocks = ceil_div<int64_t>(static_cast<int64_t>(M) * N, kThreads);
   if (blocks > kMaxDim) fail_internal("%s: Naive: M=%d × N=%d outputs exceed one grid", op, M, N);
   gemm_naive_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream()>>>(a, w, w_dt, M, N, K, e, y);
   CUDA_CHECK_LAUNCH();
@@ -529,7 +527,7 @@ template <typename T>
 TcScratch<T> prepare_tensor_core(const float* x, int M, int K, const T* w, int N, int Kp) {
   constexpr int kThreads = 256, kMaxBlocks = 4096;
   const bool w_aligned = Kp == K && reinterpret_cast<uintptr_t>(w) % 16 == 0;
-  const size_t a_bytes = x ? static_cast<size_t>(round_up(static_cast<int64_t>(M) * Kp * sizeof(T), 256)) : 0;
+  const size_t a_bytes = x ? static_cast<size_t>(round_up<int64_t>(static_cast<int64_t>(M) * Kp * sizeof(T), 256)) : 0;
   const size_t w_bytes = w_aligned ? 0 : static_cast<size_t>(N) * Kp * sizeof(T);
   TcScratch<T> s;
   s.w = w;
@@ -610,7 +608,7 @@ void gemm(const float* x, int64_t T, int64_t K, const void* w, DType w_dt, const
       with_weight_type(w_dt, [&](auto tag) {
         using WT = decltype(tag);
         if constexpr (!std::is_same_v<WT, float>) {
-          const int Kp = static_cast<int>(round_up(K, kChunk));
+          const int Kp = static_cast<int>(round_up<int64_t>(K, kChunk));
           const TcScratch<WT> s = prepare_tensor_core<WT>(x, M, Ki, static_cast<const WT*>(w), Ni, Kp);
           launch_tensor_core<WT>(op, AsyncRowsA<WT>{s.a, Kp, M}, s.w, M, Ni, Kp, e, y);
         }
@@ -662,7 +660,7 @@ void patch_embed_gemm(const float* pixels, int64_t C, int64_t S, int64_t p, cons
       with_weight_type(w_dt, [&](auto tag) {
         using WT = decltype(tag);
         if constexpr (!std::is_same_v<WT, float>) {
-          const int Kp = static_cast<int>(round_up(K, kChunk));
+          const int Kp = static_cast<int>(round_up<int64_t>(K, kChunk));
           const TcScratch<WT> s = prepare_tensor_core<WT>(nullptr, M, Ki, static_cast<const WT*>(w), Ni, Kp);
           PatchGatherA<WT> a{};
           a.pixels = pixels;

@@ -1,9 +1,9 @@
 // model/cli/quantize.cpp — `tinyllava quantize -m SRC -o DST --type q8|q4` (weights/quantize.h).
-#include <chrono>
 #include <cstdio>
 
 #include "model/cli/args.h"
 #include "model/cli/commands.h"
+#include "tensor/clock.h"
 #include "tensor/error.h"
 #include "weights/quantize.h"
 
@@ -26,9 +26,9 @@ int cmd_quantize(int argc, char** argv) {
   opt.force = args.has("--force");
   opt.threads = static_cast<int>(args.integer("--threads", 0, 0, 1024));
   const std::string src = args.required("--model"), out = args.required("--output");
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = Clock::now();
   const QuantizeReport r = quantize_checkpoint(src, out, opt);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double s = seconds_since(t0);
   std::printf("wrote %s: %lld tensors quantized (%s), %lld copied; model.safetensors %.1f MB -> %.1f MB in %.1f s\n",
               out.c_str(), static_cast<long long>(r.quantized), type.c_str(), static_cast<long long>(r.copied),
               r.bytes_in / 1e6, r.bytes_out / 1e6, s);

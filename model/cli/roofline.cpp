@@ -34,6 +34,7 @@
 #include "model/cli/commands.h"
 #include "model/cli/measure.h"
 #include "model/cli/options.h"
+#include "tensor/arith.h"
 #include "tensor/buffer.h"
 #include "tensor/error.h"
 #include "tensor/quant.h"
@@ -112,7 +113,7 @@ constexpr int kDecodeWarmup = 128;
 // KV cache per step), so they are timed on copies that together pass any L3 (128 MiB), one copy per call.
 int cold_copies(size_t bytes) {
   constexpr size_t kColdBytes = size_t{128} << 20;
-  return static_cast<int>(std::clamp<size_t>((kColdBytes + bytes - 1) / std::max<size_t>(bytes, 1), 1, 64));
+  return static_cast<int>(std::clamp<size_t>(ceil_div<size_t>(kColdBytes, std::max<size_t>(bytes, 1)), 1, 64));
 }
 
 KernelPoint gemm_point(const KernelContext& k, DType wt, const char* label, const char* group, int64_t M, int64_t N,

@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -21,6 +20,7 @@
 #include "model/cli/options.h"
 #include "model/cli/pipeline.h"
 #include "model/generate.h"
+#include "tensor/clock.h"
 #include "tensor/error.h"
 #include "weights/file.h"
 #include "weights/json.h"
@@ -29,10 +29,6 @@
 namespace tl::cli {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 std::vector<Option> run_options() {
   std::vector<Option> o = {

@@ -4,7 +4,6 @@
 #include <signal.h>
 
 #include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
@@ -14,6 +13,7 @@
 #include "model/cli/options.h"
 #include "model/image.h"
 #include "model/server/server.h"
+#include "tensor/clock.h"
 #include "tensor/error.h"
 
 namespace tl::cli {
@@ -111,10 +111,9 @@ int cmd_serve(int argc, char** argv) {
   const EngineOptions engine_opts = engine_options(args, "serve");
   const sigset_t stop_signals = block_stop_signals();  // before any thread starts: they all inherit it
   server::Server srv(opt, [&] {
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = Clock::now();
     auto engine = std::make_unique<Engine>(dir, engine_opts);
-    std::fprintf(stderr, "tinyllava serve: %s loaded in %.1f s (%s); ready\n", dir.c_str(),
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+    std::fprintf(stderr, "tinyllava serve: %s loaded in %.1f s (%s); ready\n", dir.c_str(), seconds_since(t0),
                  engine_summary(*engine).c_str());
     return engine;
   });

@@ -1,9 +1,9 @@
 // model/cli/synth.cpp — `tinyllava synth -o DIR`: write a random-weight checkpoint (weights/synth.h).
-#include <chrono>
 #include <cstdio>
 
 #include "model/cli/args.h"
 #include "model/cli/commands.h"
+#include "tensor/clock.h"
 #include "tensor/error.h"
 #include "weights/synth.h"
 
@@ -40,9 +40,9 @@ int cmd_synth(int argc, char** argv) {
   opt.threads = static_cast<int>(args.integer("--threads", 0, 0, 1024));
   opt.force = args.has("--force");
 
-  auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = Clock::now();
   SynthReport r = synth_checkpoint(out, opt);
-  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double s = seconds_since(t0);
   std::printf("wrote %s: %lld tensors, %lld parameters, %s, model.safetensors %llu bytes%s in %.1f s\n", out.c_str(),
               static_cast<long long>(r.tensors), static_cast<long long>(r.parameters), dtype_name(opt.dtype),
               static_cast<unsigned long long>(r.bytes), opt.sparse ? " (sparse, zero data)" : "", s);
