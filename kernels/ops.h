@@ -2,9 +2,12 @@
 // implementation (kernels/ops.cpp).
 //
 // Every op works on Tensor views (tensor/tensor.h). Activations are contiguous F32 tensors, all on the
-// CPU or all on the GPU; weights may be F32, F16 or BF16 and are read in their stored dtype (converted
-// exactly to F32 on the fly); math is F32. Shapes use the dimension glossary: T tokens, S keys, D width,
-// K/N GEMM sizes, H/Hkv heads, Dh head dim, F FFN width, P patches, C channels, p patch size.
+// CPU or all on the GPU; weights may be F32, F16, BF16 or (CPU only) the Q8/Q4 groups of tensor/quant.h,
+// and are read in their stored dtype, converted exactly to F32 on the fly. Math is F32, except where a
+// path states its rounding: Precision::BF16 below, and on the GPU the tensor-core products, which round
+// activations to the F16/BF16 weights' dtype (kernels/cuda/cuda_ops.h). Shapes use the dimension
+// glossary: T tokens, S keys, D width, K/N GEMM sizes, H/Hkv heads, Dh head dim, F FFN width, P patches,
+// C channels, p patch size.
 //
 // Implementations, peers that never include each other (kernels/types.h holds what they share):
 //   kernels/cuda  when the output tensor is on the GPU (Device::CUDA);
@@ -32,7 +35,9 @@ namespace tl::ops {
 //   BF16: activations and weights rounded to bfloat16, products summed in F32 (AVX512_BF16 or AMX);
 //         attention's q·scale, K, V and softmax weights likewise, its softmax in F32; a stated, tested
 //         bound (README). Decode stays F32: its products up to 8 rows (one per sequence of a
-//         batch) and its attention (T < 4); so do patch embedding, norms and activations.
+//         batch) and its attention (T < 4); so do patch embedding, norms and activations. The one
+//         exception: on Q8/Q4 weights the decode products quantize their activations to int8 where
+//         the CPU has AVX512_VNNI (kernels/cpu/gemv_vnni.h states that error).
 enum class Precision { F32, BF16 };
 const char* precision_name(Precision p);
 bool bf16_supported();  // this CPU (and build) has a bf16 GEMM
