@@ -197,6 +197,106 @@ struct FlashSmem {
   static_assert(DH_PAD % 16 == 0 && (kQkStride / 4) % 2 == 1, "padding keeps float4 reads conflict-free");
 };
 
+// The Flash block's three steps per key tile, each run by all kFlashThreads threads; thread (tr, tc) owns
+// rows tr + 8i of the query tile and keys tc + 16j of the key tile (columns tc + 16c of O_i).
+
+// S_ij = Q_i K_jᵀ for rows tr + 8i and keys tc + 16j, four d at a time.
+template <int DH_PAD>
+__device__ __forceinline__ void flash_scores(const float* sQ, const float* sK, int tr, int tc,
+                                             float (&s)[kRowsPerThread][kKeysPerThread]) {
+  using L = FlashSmem<DH_PAD>;
+  const float4* sQ4 = reinterpret_cast<const float4*>(sQ);
+  const float4* sK4 = reinterpret_cast<const float4*>(sK);
+#pragma unroll
+  for (int i = 0; i < kRowsPerThread; ++i)
+#pragma unroll
+    for (int j = 0; j < kKeysPerThread; ++j) s[i][j] = 0.0f;
+#pragma unroll 2
+  for (int d4 = 0; d4 < DH_PAD / 4; ++d4) {
+    float4 kk[kKeysPerThread];
+#pragma unroll
+    for (int j = 0; j < kKeysPerThread; ++j) kk[j] = sK4[(tc + 16 * j) * (L::kQkStride / 4) + d4];
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) {
+      const float4 qq = sQ4[(tr + 8 * i) * (L::kQkStride / 4) + d4];
+#pragma unroll
+      for (int j = 0; j < kKeysPerThread; ++j) {
+        s[i][j] = fmaf(qq.x, kk[j].x, s[i][j]);
+        s[i][j] = fmaf(qq.y, kk[j].y, s[i][j]);
+        s[i][j] = fmaf(qq.z, kk[j].z, s[i][j]);
+        s[i][j] = fmaf(qq.w, kk[j].w, s[i][j]);
+      }
+    }
+  }
+}
+
+// Online softmax over the tile of keys from k0: m_new = max(m_i, rowmax S_ij), P̃_ij = exp(S_ij − m_new)
+// into sP, ℓ_i = e^(m_i − m_new) ℓ_i + rowsum P̃_ij, O_i = e^(m_i − m_new) O_i (P̃_ij V_j is added next).
+// Keys past a row's limit are masked only in tiles that cross the first query's limit or S (mask_tile).
+template <int DH_PAD>
+__device__ __forceinline__ void flash_softmax(float (&s)[kRowsPerThread][kKeysPerThread], float* sP, int tr, int tc,
+                                              int q0, int k0, bool mask_tile, int S, float scale, int causal_offset,
+                                              float (&m)[kRowsPerThread], float (&l)[kRowsPerThread],
+                                              float (&o)[kRowsPerThread][DH_PAD / 16]) {
+  using L = FlashSmem<DH_PAD>;
+#pragma unroll
+  for (int i = 0; i < kRowsPerThread; ++i) {
+    const int t = q0 + tr + 8 * i;
+    float tile_max = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < kKeysPerThread; ++j) {
+      s[i][j] *= scale;
+      if (mask_tile && k0 + tc + 16 * j >= visible_keys(t, S, causal_offset)) s[i][j] = -INFINITY;
+      tile_max = fmaxf(tile_max, s[i][j]);
+    }
+    const float m_new = fmaxf(m[i], half_warp_max(tile_max));
+    const float m_ref = softmax_ref(m_new);
+    const float alpha = expf(m[i] - m_ref);  // 0 while m_i is −inf (then ℓ_i and O_i are 0 anyway)
+    m[i] = m_new;
+    float p_sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kKeysPerThread; ++j) {
+      const float p = expf(s[i][j] - m_ref);
+      sP[(tr + 8 * i) * L::kPStride + tc + 16 * j] = p;
+      p_sum += p;
+    }
+    l[i] = l[i] * alpha + p_sum;
+#pragma unroll
+    for (int c = 0; c < DH_PAD / 16; ++c) o[i][c] *= alpha;
+  }
+}
+
+// O_i += P̃_ij V_j: four keys at a time (one float4 of P̃ per row), columns tc + 16c.
+template <int DH_PAD>
+__device__ __forceinline__ void flash_accumulate(const float* sP, const float* sV, int tr, int tc,
+                                                 float (&o)[kRowsPerThread][DH_PAD / 16]) {
+  using L = FlashSmem<DH_PAD>;
+  constexpr int kCols = DH_PAD / 16;
+  const float4* sP4 = reinterpret_cast<const float4*>(sP);
+#pragma unroll 1
+  for (int c4 = 0; c4 < kBc; c4 += 4) {
+    float p[kRowsPerThread][4];
+#pragma unroll
+    for (int i = 0; i < kRowsPerThread; ++i) {
+      const float4 pp = sP4[((tr + 8 * i) * L::kPStride + c4) / 4];
+      p[i][0] = pp.x;
+      p[i][1] = pp.y;
+      p[i][2] = pp.z;
+      p[i][3] = pp.w;
+    }
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      float vv[kCols];
+#pragma unroll
+      for (int c = 0; c < kCols; ++c) vv[c] = sV[(c4 + e) * DH_PAD + tc + 16 * c];
+#pragma unroll
+      for (int i = 0; i < kRowsPerThread; ++i)
+#pragma unroll
+        for (int c = 0; c < kCols; ++c) o[i][c] = fmaf(p[i][e], vv[c], o[i][c]);
+    }
+  }
+}
+
 // grid (ceil(T / Br), H), block kFlashThreads, dynamic shared memory FlashSmem<DH_PAD>::kBytes.
 // __launch_bounds__ asks for 2 resident blocks (≤ 255 registers a thread): without the second argument
 // ptxas for sm_90 capped DH_PAD = 80 at 128 registers and spilled.
@@ -212,9 +312,6 @@ attention_cuda_flash(const float* __restrict__ q, const float* __restrict__ k, c
   float* sK = sQ + L::kQ;    // (Bc, DH_PAD + 4)  K_j
   float* sV = sK + L::kK;    // (Bc, DH_PAD)      V_j
   float* sP = sV + L::kV;    // (Br, Bc + 4)      P̃_ij
-  const float4* sQ4 = reinterpret_cast<const float4*>(sQ);
-  const float4* sK4 = reinterpret_cast<const float4*>(sK);
-  const float4* sP4 = reinterpret_cast<const float4*>(sP);
 
   const int h = blockIdx.y, g = h / (H / Hkv);
   const int q0 = (gridDim.x - 1 - blockIdx.x) * kBr;  // last query tile first: under causal it is the longest
@@ -248,84 +345,11 @@ attention_cuda_flash(const float* __restrict__ q, const float* __restrict__ k, c
       sV[c * DH_PAD + d] = in ? v[j * kv_row + g * Dh + d] : 0.0f;
     }
     __syncthreads();
-
-    // S_ij = Q_i K_jᵀ for rows tr + 8i and keys tc + 16j, four d at a time.
     float s[kRowsPerThread][kKeysPerThread];
-#pragma unroll
-    for (int i = 0; i < kRowsPerThread; ++i)
-#pragma unroll
-      for (int j = 0; j < kKeysPerThread; ++j) s[i][j] = 0.0f;
-#pragma unroll 2
-    for (int d4 = 0; d4 < DH_PAD / 4; ++d4) {
-      float4 kk[kKeysPerThread];
-#pragma unroll
-      for (int j = 0; j < kKeysPerThread; ++j) kk[j] = sK4[(tc + 16 * j) * (L::kQkStride / 4) + d4];
-#pragma unroll
-      for (int i = 0; i < kRowsPerThread; ++i) {
-        const float4 qq = sQ4[(tr + 8 * i) * (L::kQkStride / 4) + d4];
-#pragma unroll
-        for (int j = 0; j < kKeysPerThread; ++j) {
-          s[i][j] = fmaf(qq.x, kk[j].x, s[i][j]);
-          s[i][j] = fmaf(qq.y, kk[j].y, s[i][j]);
-          s[i][j] = fmaf(qq.z, kk[j].z, s[i][j]);
-          s[i][j] = fmaf(qq.w, kk[j].w, s[i][j]);
-        }
-      }
-    }
-
-    // Online softmax: m_new = max(m_i, rowmax S_ij), P̃_ij = exp(S_ij − m_new),
-    // ℓ_i = e^(m_i − m_new) ℓ_i + rowsum P̃_ij, O_i = e^(m_i − m_new) O_i (P̃_ij V_j is added below).
-    const bool mask_tile = k0 + kBc > kv_full;  // only tiles crossing the first query's limit or S
-#pragma unroll
-    for (int i = 0; i < kRowsPerThread; ++i) {
-      const int t = q0 + tr + 8 * i;
-      float tile_max = -INFINITY;
-#pragma unroll
-      for (int j = 0; j < kKeysPerThread; ++j) {
-        s[i][j] *= scale;
-        if (mask_tile && k0 + tc + 16 * j >= visible_keys(t, S, causal_offset)) s[i][j] = -INFINITY;
-        tile_max = fmaxf(tile_max, s[i][j]);
-      }
-      const float m_new = fmaxf(m[i], half_warp_max(tile_max));
-      const float m_ref = softmax_ref(m_new);
-      const float alpha = expf(m[i] - m_ref);  // 0 while m_i is −inf (then ℓ_i and O_i are 0 anyway)
-      m[i] = m_new;
-      float p_sum = 0.0f;
-#pragma unroll
-      for (int j = 0; j < kKeysPerThread; ++j) {
-        const float p = expf(s[i][j] - m_ref);
-        sP[(tr + 8 * i) * L::kPStride + tc + 16 * j] = p;
-        p_sum += p;
-      }
-      l[i] = l[i] * alpha + p_sum;
-#pragma unroll
-      for (int c = 0; c < kCols; ++c) o[i][c] *= alpha;
-    }
+    flash_scores<DH_PAD>(sQ, sK, tr, tc, s);
+    flash_softmax<DH_PAD>(s, sP, tr, tc, q0, k0, k0 + kBc > kv_full, S, scale, causal_offset, m, l, o);
     __syncwarp();  // a row of sP is written and read only by its own half-warp
-
-    // O_i += P̃_ij V_j: four keys at a time (one float4 of P̃ per row), columns tc + 16c.
-#pragma unroll 1
-    for (int c4 = 0; c4 < kBc; c4 += 4) {
-      float p[kRowsPerThread][4];
-#pragma unroll
-      for (int i = 0; i < kRowsPerThread; ++i) {
-        const float4 pp = sP4[((tr + 8 * i) * L::kPStride + c4) / 4];
-        p[i][0] = pp.x;
-        p[i][1] = pp.y;
-        p[i][2] = pp.z;
-        p[i][3] = pp.w;
-      }
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        float vv[kCols];
-#pragma unroll
-        for (int c = 0; c < kCols; ++c) vv[c] = sV[(c4 + e) * DH_PAD + tc + 16 * c];
-#pragma unroll
-        for (int i = 0; i < kRowsPerThread; ++i)
-#pragma unroll
-          for (int c = 0; c < kCols; ++c) o[i][c] = fmaf(p[i][e], vv[c], o[i][c]);
-      }
-    }
+    flash_accumulate<DH_PAD>(sP, sV, tr, tc, o);
   }
 
   // out = O_i / ℓ_i (ℓ_i summed over the row's 16 lanes; 0 when no key was visible).
