@@ -94,7 +94,7 @@ struct PackBf16 {
   }
 
   void pack_part(const void* w, DType wt, int64_t K, int64_t n0, int64_t nb, int64_t k0, int64_t kb, uint32_t* bp) {
-    const int64_t pairs = (kb + 1) / 2, padded = (pairs + 15) / 16 * 16;
+    const int64_t pairs = ceil_div<int64_t>(kb, 2), padded = round_up<int64_t>(pairs, 16);
     const size_t esize = is_quantized(wt) ? 0 : dtype_size(wt);
     for (int64_t j0 = 0; j0 < kNR; j0 += 16) {
       for (int64_t j = 0; j < 16; ++j) {

@@ -81,7 +81,7 @@ class NextSlice {
     left_ = 0;
     if (esize_ == 0 || nb <= 0) return;
     row_ = w_ + (n0 * K_ + k0) * esize_;
-    lines_ = (kb * esize_ + 63) / 64 + 1;  // + 1: a slice need not start a line
+    lines_ = ceil_div<int64_t>(kb * esize_, 64) + 1;  // + 1: a slice need not start a line
     line_ = 0;
     left_ = nb * lines_;
     per_take_ = ceil_div(left_, tiles);

@@ -24,7 +24,10 @@ cudaStream_t stream() {
 void synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream())); }
 
 void* workspace(size_t bytes) {
-  if (bytes <= g_workspace_bytes) return g_workspace;
+  {
+    std::lock_guard<std::mutex> lock(g_mutex);
+    if (bytes <= g_workspace_bytes) return g_workspace;
+  }
   cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
   CUDA_CHECK(cudaStreamIsCapturing(stream(), &capturing));
   if (capturing != cudaStreamCaptureStatusNone)
@@ -36,7 +39,7 @@ void* workspace(size_t bytes) {
   if (g_workspace) CUDA_CHECK(cudaFree(g_workspace));
   g_workspace = nullptr;
   g_workspace_bytes = 0;
-  const size_t rounded = (bytes + (1u << 20) - 1) & ~size_t((1u << 20) - 1);  // whole MiB: fewer regrowths
+  const size_t rounded = round_up<size_t>(bytes, size_t{1} << 20);  // whole MiB: fewer regrowths
   CUDA_CHECK(cudaMalloc(&g_workspace, rounded));
   g_workspace_bytes = rounded;
   return g_workspace;
