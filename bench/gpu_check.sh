@@ -38,6 +38,10 @@ for b in bench_cuda_gemm bench_cuda_attention; do
   cat "$OUT/$b.txt"
 done
 
+log "roofline on the GPU (its ceilings, every kernel at the full model's shapes)"
+timeout 120 "$BUILD/tinyllava" roofline --device cuda -o "$OUT/roofline_cuda.svg" > "$OUT/roofline_cuda.txt" 2>&1
+cat "$OUT/roofline_cuda.txt"
+
 log "PyTorch baselines (SDPA, cuBLAS via torch.matmul)"
 timeout 120 python3 tools/bench_torch_cuda.py > "$OUT/torch_cuda.txt" 2>&1; cat "$OUT/torch_cuda.txt"
 

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
 #include "kernels/types.h"
 #include "tensor/tensor.h"
@@ -37,6 +38,17 @@ int64_t argmax(const Tensor& x);
 
 // Waits for every kernel queued on the engine's stream; reports asynchronous faults.
 void synchronize();
+
+// ---- this GPU's ceilings (ceilings.cu), what `tinyllava roofline --device cuda` draws under ----------
+struct DeviceCeilings {
+  std::string name;            // "NVIDIA H200"
+  int sms = 0, compute_capability = 0;  // 90 for sm_90
+  double read_gbs = 0;         // device memory read bandwidth
+  double fp32_gflops = 0;      // fp32 FMA (SIMT cores)
+  double f16_tc_gflops = 0, bf16_tc_gflops = 0;  // tensor cores, F32 accumulate; 0 below sm_80
+};
+// Measured on the current device: the read over a buffer of read_bytes, each peak best of 5 launches.
+DeviceCeilings measure_ceilings(size_t read_bytes = size_t{1} << 30);
 
 // ---- decode steps without host round trips ------------------------------------------------------------
 // out[n, D] = table[d_ids[i], :] with the ids already in device memory (no host copy: capturable).

@@ -2,9 +2,10 @@
 // shapes, on a roofline of this machine's ceilings measured in the same run.
 //
 //   tinyllava roofline [-m DIR] [-o FILE.svg] [-t THREADS] [--precision f32|bf16|auto] [-n 32] [--reps 5]
-//                      [--read-buffer MIB]
+//                      [--read-buffer MIB] [--device cpu|cuda]
 //
-// 1. Ceilings (kernels/cpu/ceilings.h): read bandwidth, and the compute peak of each matrix family.
+// 1. Ceilings (kernels/cpu/ceilings.h; with --device cuda the GPU's, kernels/cuda/ceilings.cu): read
+//    bandwidth, and the compute peak of each matrix family.
 // 2. With -m: the end-to-end pipeline (measure.h's time_pipeline, as bench runs it: a warm-up pass and
 //    a measured one, -n decode tokens) for the bar of where the time goes.
 // 3. Each kernel through kernels/ops.h at the shapes of the config (config.json with -m, else the
@@ -15,13 +16,13 @@
 //    prompt (OpenELM's attention on KV cache layers as the engine holds them). Warm-up calls (one, or
 //    kDecodeWarmup for decode kernels), then the median of --reps calls; decode kernels cycle through
 //    copies of their operands (128 MiB in all) so that, as in a real decode step, they read them from
-//    memory.
+//    memory. On the GPU the operands live in device memory and each timed sample is kGpuBatch calls
+//    and one synchronize, divided (a lone small kernel would time its launch and the wait).
 // Output: a table on stdout (intensity, GFLOP/s, the roof that bounds each kernel and the fraction of
 // it reached) and the SVG (roofline_svg.cpp).
 #include "model/cli/roofline.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -36,6 +37,7 @@
 #include "model/cli/options.h"
 #include "tensor/arith.h"
 #include "tensor/buffer.h"
+#include "tensor/clock.h"
 #include "tensor/error.h"
 #include "tensor/quant.h"
 #include "weights/synth.h"
@@ -44,8 +46,6 @@ namespace tl::cli {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 // Text tokens of the default prompt around the image in the chat template ("What are these?": 47 ids,
 // one of them the image), for the prefill length without a checkpoint.
 constexpr int64_t kDefaultPromptTextTokens = 46;
@@ -53,6 +53,7 @@ constexpr int64_t kDefaultPromptTextTokens = 46;
 // Everything a kernel measurement needs to know besides its shape.
 struct KernelContext {
   const ops::Context* ops = nullptr;  // the kernels' options (precision, threads, ISA)
+  Device device = Device::CPU;        // where the operands live and the kernels run
   DType wt = DType::F16;   // stored float weights (norms, biases, patch embedding)
   DType vision_matrix = DType::F16, text_matrix = DType::F16;  // Linear weights: float, or Q8/Q4
   DType head_matrix = DType::F16;  // the output head (Q8 in a q4 checkpoint)
@@ -63,16 +64,28 @@ struct KernelContext {
   MatrixPeak fp32;         // bounds everything else (F32 math)
 };
 
-// Median milliseconds of fn() over `reps` calls, after `warmup` calls.
-double median_ms(const std::function<void()>& fn, int reps, int warmup = 1) {
+constexpr int kGpuBatch = 20;  // calls per timed sample on the GPU
+
+// Median milliseconds per call of fn() over k.reps samples, after `warmup` calls (on the GPU each sample
+// is kGpuBatch calls and the wait for them).
+double median_ms(const KernelContext& k, const std::function<void()>& fn, int warmup = 1) {
+  const int batch = k.device == Device::CUDA ? kGpuBatch : 1;
   for (int w = 0; w < warmup; ++w) fn();
+  ops::synchronize(k.device);
   std::vector<double> ms;
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = Clock::now();
-    fn();
-    ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  for (int r = 0; r < k.reps; ++r) {
+    const auto t0 = Clock::now();
+    for (int b = 0; b < batch; ++b) fn();
+    ops::synchronize(k.device);
+    ms.push_back(1e3 * seconds_since(t0) / batch);
   }
   return spread(ms).median;
+}
+
+// A host tensor where the kernels run (itself on the CPU).
+OwnedTensor placed(const KernelContext& k, OwnedTensor host) {
+  if (k.device == Device::CPU) return host;
+  return OwnedTensor::copy_of(host.tensor, k.device);
 }
 
 // A tensor of small pseudo-random values (a 4096-value pattern, tiled) in dtype `dt`.
@@ -118,13 +131,13 @@ int cold_copies(size_t bytes) {
 
 KernelPoint gemm_point(const KernelContext& k, DType wt, const char* label, const char* group, int64_t M, int64_t N,
                        int64_t K, bool bias, ops::Epilogue epi = ops::Epilogue::None) {
-  OwnedTensor x = random_tensor(DType::F32, {M, K}), b = random_tensor(DType::F32, {N});
-  OwnedTensor y = OwnedTensor::empty(DType::F32, {M, N});
+  OwnedTensor x = placed(k, random_tensor(DType::F32, {M, K})), b = placed(k, random_tensor(DType::F32, {N}));
+  OwnedTensor y = OwnedTensor::empty(DType::F32, {M, N}, k.device);
   std::vector<OwnedTensor> w(1);
-  w[0] = random_matrix(wt, N, K);
+  w[0] = placed(k, random_matrix(wt, N, K));
   const size_t w_bytes = w[0].buffer.size();  // codes and scales for Q8/Q4
   if (M < 4)
-    for (int c = cold_copies(w_bytes); static_cast<int>(w.size()) < c;) w.push_back(random_matrix(wt, N, K));
+    for (int c = cold_copies(w_bytes); static_cast<int>(w.size()) < c;) w.push_back(placed(k, random_matrix(wt, N, K)));
   KernelPoint p;
   p.label = label;
   p.group = group;
@@ -134,8 +147,8 @@ KernelPoint gemm_point(const KernelContext& k, DType wt, const char* label, cons
   p.bytes = static_cast<double>(w_bytes + x.tensor.nbytes() + y.tensor.nbytes() + (bias ? b.tensor.nbytes() : 0));
   size_t call = 0;
   p.ms = median_ms(
-      [&] { ops::matmul(*k.ops, x.tensor, w[call++ % w.size()].tensor, bias ? &b.tensor : nullptr, y.tensor, epi); },
-      k.reps, M < 4 ? kDecodeWarmup : 1);
+      k, [&] { ops::matmul(*k.ops, x.tensor, w[call++ % w.size()].tensor, bias ? &b.tensor : nullptr, y.tensor, epi); },
+      M < 4 ? kDecodeWarmup : 1);
   const MatrixPeak& roof = M >= 4 ? k.matrix : k.fp32;
   p.roof = roof.name;
   p.roof_gflops = roof.gflops;
@@ -144,14 +157,14 @@ KernelPoint gemm_point(const KernelContext& k, DType wt, const char* label, cons
 
 KernelPoint attention_point(const KernelContext& k, const char* label, const char* group, int64_t T, int64_t S,
                             int64_t H, int64_t Hkv, int64_t Dh, int64_t causal_offset, bool cached) {
-  OwnedTensor q = random_tensor(DType::F32, {T, H, Dh}), out = OwnedTensor::empty(DType::F32, {T, H, Dh});
+  OwnedTensor q = placed(k, random_tensor(DType::F32, {T, H, Dh})), out = OwnedTensor::empty(DType::F32, {T, H, Dh}, k.device);
   // K, V, K, V, ... (copies for decode, see cold_copies). OpenELM's attention reads its KV cache layers
   // (k.kv, in the layout ops::kv_cache_shape gives the engine), SigLIP's its own F32 K and V.
   std::vector<OwnedTensor> kv;
   const DType kvt = cached ? k.kv : DType::F32;
-  const std::vector<int64_t> kv_shape = cached ? ops::kv_cache_shape(Device::CPU, S, Hkv, Dh) : std::vector<int64_t>{S, Hkv, Dh};
+  const std::vector<int64_t> kv_shape = cached ? ops::kv_cache_shape(k.device, S, Hkv, Dh) : std::vector<int64_t>{S, Hkv, Dh};
   const int copies = T < 4 ? cold_copies(2 * static_cast<size_t>(S * Hkv * Dh) * dtype_size(kvt)) : 1;
-  for (int c = 0; c < 2 * copies; ++c) kv.push_back(random_tensor(kvt, kv_shape));
+  for (int c = 0; c < 2 * copies; ++c) kv.push_back(placed(k, random_tensor(kvt, kv_shape)));
   KernelPoint p;
   p.label = label;
   p.group = group;
@@ -162,13 +175,13 @@ KernelPoint attention_point(const KernelContext& k, const char* label, const cha
   p.bytes = static_cast<double>(2 * q.tensor.nbytes() + 2 * kv[0].tensor.nbytes());
   const float scale = 1.0f / std::sqrt(static_cast<float>(Dh));
   int call = 0;
-  p.ms = median_ms([&] {
+  p.ms = median_ms(k, [&] {
     const int c = call++ % copies;
     if (cached)
       ops::attention_cached(*k.ops, q.tensor, kv[2 * c].tensor, kv[2 * c + 1].tensor, S, out.tensor, scale, causal_offset);
     else
       ops::attention(*k.ops, q.tensor, kv[2 * c].tensor, kv[2 * c + 1].tensor, out.tensor, scale, causal_offset);
-  }, k.reps, T < 4 ? kDecodeWarmup : 1);
+  }, T < 4 ? kDecodeWarmup : 1);
   const MatrixPeak& roof = T >= 4 ? k.attention : k.fp32;
   p.roof = roof.name;
   p.roof_gflops = roof.gflops;
@@ -177,8 +190,8 @@ KernelPoint attention_point(const KernelContext& k, const char* label, const cha
 
 KernelPoint patch_embed_point(const KernelContext& k, const VisionConfig& v) {
   const int64_t C = v.num_channels, S = v.image_size, p = v.patch_size, D = v.hidden_size, P = v.num_patches();
-  OwnedTensor px = random_tensor(DType::F32, {C, S, S}), w = random_tensor(k.wt, {D, C, p, p});
-  OwnedTensor b = random_tensor(k.wt, {D}), out = OwnedTensor::empty(DType::F32, {P, D});
+  OwnedTensor px = placed(k, random_tensor(DType::F32, {C, S, S})), w = placed(k, random_tensor(k.wt, {D, C, p, p}));
+  OwnedTensor b = placed(k, random_tensor(k.wt, {D})), out = OwnedTensor::empty(DType::F32, {P, D}, k.device);
   KernelPoint r;
   r.label = "patch embed";
   r.group = "SigLIP";
@@ -186,7 +199,7 @@ KernelPoint patch_embed_point(const KernelContext& k, const VisionConfig& v) {
                    static_cast<long long>(S), static_cast<long long>(P), static_cast<long long>(D), dtype_name(k.wt));
   r.flops = gemm_flops(P, D, C * p * p);
   r.bytes = static_cast<double>(px.tensor.nbytes() + w.tensor.nbytes() + out.tensor.nbytes());
-  r.ms = median_ms([&] { ops::patch_embed(*k.ops, px.tensor, w.tensor, b.tensor, out.tensor); }, k.reps);
+  r.ms = median_ms(k, [&] { ops::patch_embed(*k.ops, px.tensor, w.tensor, b.tensor, out.tensor); });
   r.roof = k.fp32.name;
   r.roof_gflops = k.fp32.gflops;
   return r;
@@ -194,18 +207,18 @@ KernelPoint patch_embed_point(const KernelContext& k, const VisionConfig& v) {
 
 // layernorm (8 FLOP per element: mean, variance, normalise, scale and shift) or rmsnorm (4).
 KernelPoint norm_point(const KernelContext& k, bool layernorm, int64_t T, int64_t D) {
-  OwnedTensor x = random_tensor(DType::F32, {T, D}), y = OwnedTensor::empty(DType::F32, {T, D});
-  OwnedTensor w = random_tensor(k.wt, {D}), b = random_tensor(k.wt, {D});
+  OwnedTensor x = placed(k, random_tensor(DType::F32, {T, D})), y = OwnedTensor::empty(DType::F32, {T, D}, k.device);
+  OwnedTensor w = placed(k, random_tensor(k.wt, {D})), b = placed(k, random_tensor(k.wt, {D}));
   KernelPoint p;
   p.label = layernorm ? "layernorm" : "rmsnorm";
   p.group = "norms";
   p.shape = strfmt("%lldx%lld, %s", static_cast<long long>(T), static_cast<long long>(D), dtype_name(k.wt));
   p.flops = (layernorm ? 8.0 : 4.0) * T * D;
   p.bytes = static_cast<double>(x.tensor.nbytes() + y.tensor.nbytes() + (layernorm ? 2 : 1) * w.tensor.nbytes());
-  p.ms = median_ms([&] {
+  p.ms = median_ms(k, [&] {
     if (layernorm) ops::layernorm(*k.ops, x.tensor, w.tensor, b.tensor, 1e-6f, y.tensor);
     else ops::rmsnorm(*k.ops, x.tensor, w.tensor, 1e-6f, y.tensor);
-  }, k.reps);
+  });
   p.roof = k.fp32.name;
   p.roof_gflops = k.fp32.gflops;
   return p;
@@ -244,18 +257,27 @@ std::vector<KernelPoint> measure_kernels(const KernelContext& k, const VlmConfig
   return pts;
 }
 
-void print_table(const RooflineChart& ch) {
-  const cpu::Ceilings& c = ch.ceilings;
-  std::printf("roofline: %s, %d threads, precision %s, %s, median of %d calls\n", c.cpu.c_str(), c.threads,
-              ch.precision.c_str(), ch.model.c_str(), ch.reps);
-  std::printf("ceilings: read %.1f GB/s (%s), 1 thread %.1f GB/s\n", c.read_all.gbs, c.read_all.variant.c_str(),
-              c.read_single.gbs);
-  std::printf("          %s\n", peaks_text(c, false).c_str());
+// The ceilings' lines of the table: the CPU's read variant and one-thread read, or the GPU's peaks.
+std::string ceilings_text(const cpu::Ceilings& c) {
+  return strfmt("read %.1f GB/s (%s), 1 thread %.1f GB/s\n          %s", c.read_all.gbs, c.read_all.variant.c_str(),
+                c.read_single.gbs, peaks_text(c, false).c_str());
+}
+
+std::string ceilings_text(const cuda::DeviceCeilings& c) {
+  return strfmt("read %.0f GB/s, fp32 FMA %.0f GFLOP/s, f16 tensor %.0f GFLOP/s, bf16 tensor %.0f GFLOP/s", c.read_gbs,
+                c.fp32_gflops, c.f16_tc_gflops, c.bf16_tc_gflops);
+}
+
+void print_table(const RooflineChart& ch, const std::string& ceilings) {
+  const ChartCeilings& c = ch.ceilings;
+  std::printf("roofline: %s, %s, precision %s, %s, median of %d samples of %d call(s)\n", c.machine.c_str(),
+              c.workers.c_str(), ch.precision.c_str(), ch.model.c_str(), ch.reps, ch.calls_per_sample);
+  std::printf("ceilings: %s\n", ceilings.c_str());
   std::printf("layer L = the OpenELM layer timed; attention shapes are queries x keys, query/KV heads x Dh\n");
   std::printf("%-18s %-42s %8s %8s %7s %8s %8s  %-9s %6s\n", "kernel", "shape", "GFLOP", "MB", "FLOP/B", "ms", "GFLOP/s",
               "bound", "% roof");
   for (const KernelPoint& p : ch.points) {
-    const double slope = c.read_all.gbs * p.intensity();
+    const double slope = c.read_gbs * p.intensity();
     const bool memory = slope < p.roof_gflops;
     std::printf("%-18s %-42s %8.3f %8.2f %7.1f %8.3f %8.1f  %-9s %6.1f\n", p.label.c_str(), p.shape.c_str(), p.flops / 1e9,
                 p.bytes / 1e6, p.intensity(), p.ms, p.gflops(), memory ? "memory" : p.roof.c_str(),
@@ -319,6 +341,23 @@ ModelShapes checkpoint_with_phases(Engine& engine, int decode_tokens, RooflineCh
   return m;
 }
 
+// The roofs the kernels are held to: the CPU's for the precision in use, or the GPU's (tensor cores for
+// F16/BF16 matrices, F32 SIMT for everything else, attention included).
+void set_roofs(KernelContext& k, const cpu::Ceilings& c, const ops::Context& kernels) {
+  k.matrix = matrix_peak(c, kernels);
+  k.fp32 = matrix_peak(c, ops::Context(ops::Options{}));
+  k.attention = kernels.precision() == ops::Precision::BF16 && c.bf16_dot.present() ? MatrixPeak{"bf16 dot", c.bf16_dot.all}
+                                                                                     : k.fp32;
+}
+
+void set_roofs(KernelContext& k, const cuda::DeviceCeilings& c) {
+  k.fp32 = {"fp32 FMA", c.fp32_gflops};
+  k.attention = k.fp32;
+  if (k.text_matrix == DType::F16) k.matrix = {"f16 tensor", c.f16_tc_gflops};
+  else if (k.text_matrix == DType::BF16) k.matrix = {"bf16 tensor", c.bf16_tc_gflops};
+  else k.matrix = k.fp32;
+}
+
 }  // namespace
 
 int cmd_roofline(int argc, char** argv) {
@@ -326,13 +365,14 @@ int cmd_roofline(int argc, char** argv) {
       {"-m", "--model", "DIR", "checkpoint: its config's shapes and weight dtype, and the end-to-end bar (default: the built-in full config, F16, no bar)"},
       {"-o", "--output", "FILE.svg", "where to write the chart (default roofline.svg)"},
       {"-n", "--decode-tokens", "N", "with -m: tokens decoded in the end-to-end pass (default 32)"},
-      {nullptr, "--reps", "N", "timed calls per kernel, median taken (default 5)"},
-      {nullptr, "--read-buffer", "MIB", "size of the read-bandwidth buffer (default 512)"}};
+      {nullptr, "--reps", "N", "timed samples per kernel, median taken (default 5)"},
+      {nullptr, "--read-buffer", "MIB", "size of the read-bandwidth buffer (default 512; 1024 on the GPU)"}};
   for (const Option& e : engine_option_list(true))
-    if (std::string(e.long_name) != "--device" && std::string(e.long_name) != "--ctx") o.push_back(e);
+    if (std::string(e.long_name) != "--ctx") o.push_back(e);
   Args args("roofline", "Time every kernel of the model at its real shapes and draw them on this machine's roofline.", o);
   if (!args.parse(argc, argv, 2)) return 0;
   const EngineOptions options = engine_options(args, "roofline");
+  const bool gpu = options.device == Device::CUDA;
   const std::string out = args.str("--output", "roofline.svg");
   std::ofstream svg(out, std::ios::binary);
   if (!svg) fail_input("roofline: --output: cannot write '%s'", out.c_str());
@@ -345,11 +385,23 @@ int cmd_roofline(int argc, char** argv) {
   RooflineChart ch;
   KernelContext k;
   k.ops = &kernels;
+  k.device = options.device;
   k.reps = static_cast<int>(args.integer("--reps", 5, 1, 1000));
   ch.reps = k.reps;
+  ch.calls_per_sample = gpu ? kGpuBatch : 1;
   ch.date = now_text();
-  ch.ceilings = cpu::measure_ceilings(kernels.threads(), static_cast<size_t>(args.integer("--read-buffer", 512, 1, 1 << 20)) << 20);
-  ch.precision = ops::precision_name(kernels.precision());
+  const size_t read_bytes = static_cast<size_t>(args.integer("--read-buffer", gpu ? 1024 : 512, 1, 1 << 20)) << 20;
+  cpu::Ceilings cpu_ceilings;
+  cuda::DeviceCeilings gpu_ceilings;
+  if (gpu) {
+    gpu_ceilings = cuda::measure_ceilings(read_bytes);
+    ch.ceilings = chart_ceilings(gpu_ceilings);
+    ch.precision = "cuda (F16/BF16 matrices on tensor cores)";
+  } else {
+    cpu_ceilings = cpu::measure_ceilings(kernels.threads(), read_bytes);
+    ch.ceilings = chart_ceilings(cpu_ceilings);
+    ch.precision = ops::precision_name(kernels.precision());
+  }
   ModelShapes m;
   if (engine) {
     m = checkpoint_with_phases(*engine, static_cast<int>(args.integer("--decode-tokens", 32, 1, 1 << 20)), ch);
@@ -362,14 +414,11 @@ int cmd_roofline(int argc, char** argv) {
   k.text_matrix = m.text_matrix;
   k.head_matrix = m.head_matrix;
   k.kv = engine ? engine->kv_dtype()
-                : (kernels.precision() == ops::Precision::BF16 ? DType::F16 : DType::F32);  // as Engine::kv_dtype
-  k.matrix = matrix_peak(ch.ceilings, kernels);
-  k.fp32 = matrix_peak(ch.ceilings, ops::Context(ops::Options{}));
-  k.attention = kernels.precision() == ops::Precision::BF16 && ch.ceilings.bf16_dot.present()
-                    ? MatrixPeak{"bf16 dot", ch.ceilings.bf16_dot.all}
-                    : k.fp32;
+                : (!gpu && kernels.precision() == ops::Precision::BF16 ? DType::F16 : DType::F32);  // as Engine::kv_dtype
+  if (gpu) set_roofs(k, gpu_ceilings);
+  else set_roofs(k, cpu_ceilings, kernels);
   ch.points = measure_kernels(k, m.config, m.T);
-  print_table(ch);
+  print_table(ch, gpu ? ceilings_text(gpu_ceilings) : ceilings_text(cpu_ceilings));
   svg << roofline_svg(ch);
   svg.close();
   if (!svg) fail_input("roofline: --output: cannot write '%s'", out.c_str());

@@ -105,31 +105,48 @@ class Placer {
 
 // ---- The roofline -------------------------------------------------------------------------------------
 
-struct Roof {
-  std::string name, short_name, unit;
-  double gflops;
-  const char* colour;
-};
+}  // namespace
 
-std::vector<Roof> roofs(const cpu::Ceilings& c) {
-  std::vector<Roof> r;
-  if (c.amx_bf16.present()) r.push_back({"AMX bf16 (tdpbf16ps)", "AMX bf16", "GFLOP/s", c.amx_bf16.all, "#e377c2"});
-  if (c.bf16_dot.present()) r.push_back({"bf16 dot (vdpbf16ps)", "bf16", "GFLOP/s", c.bf16_dot.all, "#9467bd"});
-  if (c.int8_dot.present()) r.push_back({"int8 dot (vpdpbusd)", "int8", "GOP/s", c.int8_dot.all, "#8c564b"});
-  if (c.fp32_fma.present()) r.push_back({"fp32 FMA (vfmadd)", "fp32", "GFLOP/s", c.fp32_fma.all, "#2ca02c"});
-  std::sort(r.begin(), r.end(), [](const Roof& a, const Roof& b) { return a.gflops > b.gflops; });
-  return r;
+ChartCeilings chart_ceilings(const cpu::Ceilings& c) {
+  ChartCeilings ch;
+  ch.machine = c.cpu;
+  ch.workers = strfmt("%d threads", c.threads);
+  ch.read_gbs = c.read_all.gbs;
+  if (c.amx_bf16.present()) ch.roofs.push_back({"AMX bf16 (tdpbf16ps)", "AMX bf16", "GFLOP/s", c.amx_bf16.all, "#e377c2"});
+  if (c.bf16_dot.present()) ch.roofs.push_back({"bf16 dot (vdpbf16ps)", "bf16", "GFLOP/s", c.bf16_dot.all, "#9467bd"});
+  if (c.int8_dot.present()) ch.roofs.push_back({"int8 dot (vpdpbusd)", "int8", "GOP/s", c.int8_dot.all, "#8c564b"});
+  if (c.fp32_fma.present()) ch.roofs.push_back({"fp32 FMA (vfmadd)", "fp32", "GFLOP/s", c.fp32_fma.all, "#2ca02c"});
+  std::sort(ch.roofs.begin(), ch.roofs.end(), [](const Roof& a, const Roof& b) { return a.gflops > b.gflops; });
+  ch.notes.push_back("1 thread:");
+  ch.notes.push_back(strfmt("read %.1f GB/s", c.read_single.gbs));
+  if (c.fp32_fma.present()) ch.notes.push_back(strfmt("fp32 FMA %s GFLOP/s", si(c.fp32_fma.single).c_str()));
+  if (c.bf16_dot.present()) ch.notes.push_back(strfmt("bf16 dot %s GFLOP/s", si(c.bf16_dot.single).c_str()));
+  return ch;
 }
+
+ChartCeilings chart_ceilings(const cuda::DeviceCeilings& c) {
+  ChartCeilings ch;
+  ch.machine = strfmt("%s (sm_%d)", c.name.c_str(), c.compute_capability);
+  ch.workers = strfmt("%d SMs", c.sms);
+  ch.read_gbs = c.read_gbs;
+  if (c.bf16_tc_gflops > 0) ch.roofs.push_back({"bf16 tensor cores (mma)", "bf16 tensor", "GFLOP/s", c.bf16_tc_gflops, "#9467bd"});
+  if (c.f16_tc_gflops > 0) ch.roofs.push_back({"f16 tensor cores (mma)", "f16 tensor", "GFLOP/s", c.f16_tc_gflops, "#e377c2"});
+  ch.roofs.push_back({"fp32 FMA (SIMT)", "fp32", "GFLOP/s", c.fp32_gflops, "#2ca02c"});
+  std::sort(ch.roofs.begin(), ch.roofs.end(), [](const Roof& a, const Roof& b) { return a.gflops > b.gflops; });
+  return ch;
+}
+
+namespace {
 
 // Axes covering every point, the slope from the bottom edge and every roof with its ridge point.
 void axes_for(const RooflineChart& ch, LogAxis* x, LogAxis* y) {
-  const double bw = ch.ceilings.read_all.gbs;
+  const double bw = ch.ceilings.read_gbs;
   double xmin = 1e30, xmax = 0, ymin = 1e30, ymax = 0;
   for (const KernelPoint& p : ch.points) {
     xmin = std::min(xmin, p.intensity()), xmax = std::max(xmax, p.intensity());
     ymin = std::min(ymin, p.gflops()), ymax = std::max(ymax, p.gflops());
   }
-  for (const Roof& r : roofs(ch.ceilings)) ymax = std::max(ymax, r.gflops), xmax = std::max(xmax, r.gflops / bw);
+  for (const Roof& r : ch.ceilings.roofs) ymax = std::max(ymax, r.gflops), xmax = std::max(xmax, r.gflops / bw);
   ymin = std::min(ymin, bw * xmin);
   *x = {std::pow(10.0, std::floor(std::log10(xmin / 1.5))), xmax * 4, kLeft, kRight};
   *y = {std::pow(10.0, std::floor(std::log10(ymin / 1.5))), ymax * 2.5, kBottom, kTop};
@@ -159,8 +176,8 @@ std::string grid(const LogAxis& x, const LogAxis& y) {
 
 // The bandwidth slope up to the highest roof, and each roof from its ridge point to the right edge.
 std::string ceilings_lines(const RooflineChart& ch, const LogAxis& x, const LogAxis& y, Placer& placer) {
-  const double bw = ch.ceilings.read_all.gbs;
-  const std::vector<Roof> rs = roofs(ch.ceilings);
+  const double bw = ch.ceilings.read_gbs;
+  const std::vector<Roof>& rs = ch.ceilings.roofs;
   const double top = rs.empty() ? y.hi : rs.front().gflops;
   const double xa = std::max(x.lo, y.lo / bw), xb = std::min(x.hi, top / bw);
   std::string s = line(x.px(xa), y.px(bw * xa), x.px(xb), y.px(bw * xb), "#222222", 2.5);
@@ -170,12 +187,12 @@ std::string ceilings_lines(const RooflineChart& ch, const LogAxis& x, const LogA
   }
   const double angle = std::atan2(y.px(bw * xb) - y.px(bw * xa), x.px(xb) - x.px(xa)) * 180 / M_PI;
   const double lx = x.px(xa) + 0.12 * (x.px(xb) - x.px(xa)), ly = y.px(bw * xa) + 0.12 * (y.px(bw * xb) - y.px(bw * xa));
-  s += text(lx, ly - 7, strfmt("read %.1f GB/s (%d threads)", bw, ch.ceilings.threads), 12, "start",
+  s += text(lx, ly - 7, strfmt("read %.1f GB/s (%s)", bw, ch.ceilings.workers.c_str()), 12, "start",
             strfmt("font-weight=\"bold\" transform=\"rotate(%.1f %.1f %.1f)\"", angle, lx, ly - 7));
   // Roof labels go left of their ridge point, where nothing can be (above the slope), else at the right end.
   for (const Roof& r : rs) {
     const double x0 = std::max(x.lo, r.gflops / bw), py = y.px(r.gflops), rx = x.px(x0) - 8;
-    s += line(x.px(x0), py, kRight, py, r.colour, 2.5);
+    s += line(x.px(x0), py, kRight, py, r.colour.c_str(), 2.5);
     const std::string label = strfmt("%s %s %s", r.short_name.c_str(), si(r.gflops).c_str(), r.unit.c_str());
     struct Spot {
       double x, y;
@@ -187,7 +204,7 @@ std::string ceilings_lines(const RooflineChart& ch, const LogAxis& x, const LogA
     std::vector<Box> cand;
     for (const Spot& sp : spots) cand.push_back(text_box(sp.x, sp.y, label.size(), 12, "end"));
     const Spot& sp = spots[placer.place(cand)];
-    s += text(sp.x, sp.y, label, 12, "end", strfmt("fill=\"%s\" font-weight=\"bold\" %s", r.colour, kHalo));
+    s += text(sp.x, sp.y, label, 12, "end", strfmt("fill=\"%s\" font-weight=\"bold\" %s", r.colour.c_str(), kHalo));
   }
   return s;
 }
@@ -229,19 +246,18 @@ std::string legend(const RooflineChart& ch) {
   y += 34;
   s += text(x, y, "ceilings (this run)", 13, "start", "font-weight=\"bold\"");
   y += 20;
-  s += line(x, y - 4, x + 22, y - 4, "#222222", 2.5) + text(x + 28, y, strfmt("read %.1f GB/s", ch.ceilings.read_all.gbs), 12);
-  for (const Roof& r : roofs(ch.ceilings)) {
+  s += line(x, y - 4, x + 22, y - 4, "#222222", 2.5) + text(x + 28, y, strfmt("read %.1f GB/s", ch.ceilings.read_gbs), 12);
+  for (const Roof& r : ch.ceilings.roofs) {
     y += 20;
-    s += line(x, y - 4, x + 22, y - 4, r.colour, 2.5) + text(x + 28, y, r.name, 12);
+    s += line(x, y - 4, x + 22, y - 4, r.colour.c_str(), 2.5) + text(x + 28, y, r.name, 12);
   }
+  y += 13;
+  for (size_t i = 0; i < ch.ceilings.notes.size(); ++i)  // the first note is a heading
+    s += text(x, y += 17, ch.ceilings.notes[i], 12, "start", i == 0 ? "font-weight=\"bold\"" : "");
   y += 30;
-  const cpu::Ceilings& c = ch.ceilings;
-  s += text(x, y, "1 thread:", 12, "start", "font-weight=\"bold\"");
-  s += text(x, y += 17, strfmt("read %.1f GB/s", c.read_single.gbs), 12);
-  if (c.fp32_fma.present()) s += text(x, y += 17, strfmt("fp32 FMA %s GFLOP/s", si(c.fp32_fma.single).c_str()), 12);
-  if (c.bf16_dot.present()) s += text(x, y += 17, strfmt("bf16 dot %s GFLOP/s", si(c.bf16_dot.single).c_str()), 12);
-  y += 30;
-  s += text(x, y, "points: median of " + std::to_string(ch.reps) + " calls", 11, "start", "fill=\"#555555\"");
+  s += text(x, y, ch.calls_per_sample > 1 ? strfmt("points: median of %d x %d calls", ch.reps, ch.calls_per_sample)
+                                            : strfmt("points: median of %d calls", ch.reps),
+            11, "start", "fill=\"#555555\"");
   s += text(x, y += 15, "through kernels/ops.h at the", 11, "start", "fill=\"#555555\"");
   s += text(x, y += 15, "model's shapes (random tensors)", 11, "start", "fill=\"#555555\"");
   return s;
@@ -287,7 +303,7 @@ std::string phase_bar(const RooflineChart& ch) {
 }  // namespace
 
 std::string roofline_svg(const RooflineChart& ch) {
-  TL_CHECK(!ch.points.empty() && ch.ceilings.read_all.gbs > 0);
+  TL_CHECK(!ch.points.empty() && ch.ceilings.read_gbs > 0);
   LogAxis x, y;
   axes_for(ch, &x, &y);
   Placer placer;
@@ -295,8 +311,8 @@ std::string roofline_svg(const RooflineChart& ch) {
                          "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\">\n",
                          kWidth, kHeight, kWidth, kHeight);
   s += rect(0, 0, kWidth, kHeight, "#ffffff");
-  s += text(kLeft, 32, "tinyllava roofline: " + ch.ceilings.cpu, 19, "start", "font-weight=\"bold\"");
-  s += text(kLeft, 56, strfmt("%d threads, precision %s, %s; %s", ch.ceilings.threads, ch.precision.c_str(), ch.model.c_str(),
+  s += text(kLeft, 32, "tinyllava roofline: " + ch.ceilings.machine, 19, "start", "font-weight=\"bold\"");
+  s += text(kLeft, 56, strfmt("%s, precision %s, %s; %s", ch.ceilings.workers.c_str(), ch.precision.c_str(), ch.model.c_str(),
                               ch.date.c_str()), 13, "start", "fill=\"#444444\"");
   s += grid(x, y);
   s += ceilings_lines(ch, x, y, placer);

@@ -296,10 +296,9 @@ TEST(Cli, BenchReportsEveryPhaseAsOneJsonLine) {
   expect_bad_input(run_tinyllava("bench -m '" + kTiny + "' --repeat 0", dir.path()), "--repeat");
 }
 
-TEST(Cli, RooflineWritesAnSvgWithEveryKernel) {
-  ScratchDir dir;
-  const std::string svg = dir / "roof.svg";
-  RunResult r = run_tinyllava("roofline -m '" + kTiny + "' -o '" + svg + "' -t 2 -n 4 --reps 1 --read-buffer 32", dir.path());
+// A roofline run's SVG is one well-formed document with every kernel's point, the ceilings and the
+// end-to-end bar, and its table names every kernel.
+static void expect_roofline(const RunResult& r, const std::string& svg) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string doc = tl::test::slurp(svg);
   ASSERT_FALSE(doc.empty());
@@ -318,8 +317,31 @@ TEST(Cli, RooflineWritesAnSvgWithEveryKernel) {
   for (const char* part : {"read ", "fp32", "GB/s", "SigLIP", "prefill", "decode", "Where the time goes"})
     EXPECT_NE(doc.find(part), std::string::npos) << part;
   EXPECT_NE(r.out.find("end to end"), std::string::npos) << r.out;
+}
+
+TEST(Cli, RooflineWritesAnSvgWithEveryKernel) {
+  ScratchDir dir;
+  const std::string svg = dir / "roof.svg";
+  expect_roofline(run_tinyllava("roofline -m '" + kTiny + "' -o '" + svg + "' -t 2 -n 4 --reps 1 --read-buffer 32", dir.path()),
+                  svg);
   expect_bad_input(run_tinyllava("roofline --precision f16", dir.path()), "--precision: expected f32, bf16 or auto, got 'f16'");
   expect_bad_input(run_tinyllava("roofline -o '" + dir.path() + "/absent/x.svg'", dir.path()), "--output: cannot write");
+}
+
+// --device cuda: the GPU's ceilings (tensor-core roofs) and every kernel on device tensors; without a
+// GPU (or CUDA in the build) refused up front.
+TEST(Cli, RooflineOnTheGpu) {
+  ScratchDir dir;
+  const std::string svg = dir / "gpu.svg";
+  const std::string cmd = "roofline --device cuda -m '" + kTiny + "' -o '" + svg + "' -n 4 --reps 2 --read-buffer 64";
+  if (!tl::cuda_available()) {
+    expect_bad_input(run_tinyllava(cmd, dir.path()), "--device cuda");
+    return;
+  }
+  const RunResult r = run_tinyllava(cmd, dir.path());
+  expect_roofline(r, svg);
+  EXPECT_NE(r.out.find("SMs"), std::string::npos) << r.out;
+  EXPECT_NE(tl::test::slurp(svg).find("tensor cores"), std::string::npos);
 }
 
 TEST(Cli, PixelsNpyFuzzerRegression) {
