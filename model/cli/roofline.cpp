@@ -62,6 +62,7 @@ struct KernelContext {
   MatrixPeak matrix;       // bounds GEMMs with >= 4 rows at the precision in use
   MatrixPeak attention;    // bounds attention with >= 4 queries (bf16: vdpbf16ps products, never AMX)
   MatrixPeak fp32;         // bounds everything else (F32 math)
+  MatrixPeak patches;      // GPU: the patch embedding's GEMM (tensor cores for F16/BF16 weights)
 };
 
 constexpr int kGpuBatch = 20;  // calls per timed sample on the GPU
@@ -200,8 +201,9 @@ KernelPoint patch_embed_point(const KernelContext& k, const VisionConfig& v) {
   r.flops = gemm_flops(P, D, C * p * p);
   r.bytes = static_cast<double>(px.tensor.nbytes() + w.tensor.nbytes() + out.tensor.nbytes());
   r.ms = median_ms(k, [&] { ops::patch_embed(*k.ops, px.tensor, w.tensor, b.tensor, out.tensor); });
-  r.roof = k.fp32.name;
-  r.roof_gflops = k.fp32.gflops;
+  const MatrixPeak& roof = k.device == Device::CUDA ? k.patches : k.fp32;  // the CPU's is F32 on every path
+  r.roof = roof.name;
+  r.roof_gflops = roof.gflops;
   return r;
 }
 
@@ -353,9 +355,13 @@ void set_roofs(KernelContext& k, const cpu::Ceilings& c, const ops::Context& ker
 void set_roofs(KernelContext& k, const cuda::DeviceCeilings& c) {
   k.fp32 = {"fp32 FMA", c.fp32_gflops};
   k.attention = k.fp32;
-  if (k.text_matrix == DType::F16) k.matrix = {"f16 tensor", c.f16_tc_gflops};
-  else if (k.text_matrix == DType::BF16) k.matrix = {"bf16 tensor", c.bf16_tc_gflops};
-  else k.matrix = k.fp32;
+  auto for_weights = [&](DType w) -> MatrixPeak {
+    if (w == DType::F16) return {"f16 tensor", c.f16_tc_gflops};
+    if (w == DType::BF16) return {"bf16 tensor", c.bf16_tc_gflops};
+    return k.fp32;
+  };
+  k.matrix = for_weights(k.text_matrix);
+  k.patches = for_weights(k.wt);
 }
 
 }  // namespace
