@@ -23,22 +23,23 @@ std::vector<double> log_softmax(const float* x, int64_t n) {
 
 int argmax(const float* x, int64_t n) { return static_cast<int>(std::max_element(x, x + n) - x); }
 
-// B's logits against A's at one position (kl from kl_divergence).
+// B's logits against A's at one position.
 ComparePosition compare_logits(const float* la, const float* lb, int64_t n) {
   ComparePosition p;
-  double max_a = 0, diff = 0, top1 = -INFINITY, top2 = -INFINITY;
+  double max_a = 0, diff = 0, top2 = -INFINITY;
+  int64_t best = 0;  // A's argmax (the first on ties, as argmax())
   for (int64_t i = 0; i < n; ++i) {
     const double a = la[i];
     max_a = std::max(max_a, std::fabs(a));
     diff = std::max(diff, std::fabs(static_cast<double>(lb[i]) - a));
-    if (a > top1) top2 = top1, top1 = a;
-    else if (a > top2) top2 = a;
+    if (i > 0 && a > la[best]) top2 = la[best], best = i;
+    else if (i > 0 && a > top2) top2 = a;
   }
   const double scale = std::max(max_a, 1e-30);
   p.kl = kl_divergence(la, lb, n);
   p.logit_error = diff / scale;
-  p.margin = n > 1 ? (top1 - top2) / scale : INFINITY;
-  p.top1_same = argmax(la, n) == argmax(lb, n);
+  p.margin = n > 1 ? (la[best] - top2) / scale : INFINITY;
+  p.top1_same = argmax(lb, n) == best;
   return p;
 }
 

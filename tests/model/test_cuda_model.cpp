@@ -10,8 +10,6 @@
 //   within twice the logit error there (before it the argmax cannot differ).
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <string>
 
