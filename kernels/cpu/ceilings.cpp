@@ -176,6 +176,28 @@ __attribute__((target("avx2,fma"))) float fma_ymm(int64_t steps) {
   return r;
 }
 
+// SSE2 has no FMA: the generic table's GEMM issues mulps and addps, which run on separate pipes on
+// most cores, so its peak is both kinds at once: 6 chains of each (14 of the 16 xmm registers with
+// the two operands). a is 1 (read through a volatile, so it cannot be folded away): the products
+// never drift into subnormals, whose slow path would understate the peak.
+float muladd_xmm(int64_t steps) {
+  constexpr int kChains = 6;
+  volatile float one = 1.0f;
+  const __m128 a = _mm_set1_ps(one), b = _mm_set1_ps(0.001f);
+  __m128 mul[kChains], add[kChains];
+  for (int i = 0; i < kChains; ++i) mul[i] = add[i] = _mm_set1_ps(static_cast<float>(i + 1));
+  for (int64_t s = 0; s < steps; ++s)
+#pragma GCC unroll 6
+    for (int i = 0; i < kChains; ++i) mul[i] = _mm_mul_ps(mul[i], a), add[i] = _mm_add_ps(add[i], b);
+  alignas(16) float lanes[4];
+  float r = 0;
+  for (int i = 0; i < kChains; ++i) {
+    _mm_store_ps(lanes, _mm_add_ps(mul[i], add[i]));
+    for (float x : lanes) r += x;
+  }
+  return r;
+}
+
 #if TL_CC_AVX512_BF16
 __attribute__((target("avx512f,avx512bf16"))) float dpbf16_zmm(int64_t steps) {
   __m512 acc[kZmmChains];
@@ -339,13 +361,14 @@ std::string cpuid_brand() {
 
 // ---- Public ------------------------------------------------------------------------------------------
 
-std::vector<ReadKernel> read_kernels() {
+std::vector<ReadKernel> read_kernels(IsaCap cap) {
   const CpuFeatures& f = cpu_features();
+  const bool avx512 = f.avx512f && isa_allows(cap, IsaCap::Avx512), avx2 = f.avx2 && isa_allows(cap, IsaCap::Avx2);
   std::vector<ReadKernel> k;
-  const char* best = f.avx512f ? "avx512" : f.avx2 ? "avx2" : nullptr;
+  const char* best = avx512 ? "avx512" : avx2 ? "avx2" : nullptr;
   if (best)
     for (const ReadVariant& v : kReadVariants) k.push_back(make_read_kernel(best, v));
-  if (f.avx512f && f.avx2) k.push_back(make_read_kernel("avx2", kReadVariants[1]));
+  if (avx512 && avx2) k.push_back(make_read_kernel("avx2", kReadVariants[1]));
   k.push_back({"generic x1 stream, no prefetch", "generic", read_generic});
   return k;
 }
@@ -386,34 +409,42 @@ ReadBandwidth read_bandwidth(const ReadBuffer& buf, const std::vector<ReadKernel
   return best;
 }
 
-ComputePeak peak_fp32_fma(int threads) {
+ComputePeak peak_fp32_fma(int threads, IsaCap cap) {
   const CpuFeatures& f = cpu_features();
-  if (f.avx512f && f.fma) return measure_peak("avx512", fma_zmm, kZmmChains * 16 * 2, threads);
-  if (f.avx2 && f.fma) return measure_peak("avx2", fma_ymm, kYmmChains * 8 * 2, threads);
-  return {};
+  if (f.avx512f && f.fma && isa_allows(cap, IsaCap::Avx512))
+    return measure_peak("avx512", fma_zmm, kZmmChains * 16 * 2, threads);
+  if (f.avx2 && f.fma && isa_allows(cap, IsaCap::Avx2)) return measure_peak("avx2", fma_ymm, kYmmChains * 8 * 2, threads);
+  return measure_peak("sse2 mul+add", muladd_xmm, 2 * 6 * 4, threads);  // every x86-64 CPU
 }
 
-ComputePeak peak_bf16_dot(int threads) {
+ComputePeak peak_bf16_dot(int threads, IsaCap cap) {
 #if TL_CC_AVX512_BF16
-  if (cpu_features().avx512_bf16) return measure_peak("avx512", dpbf16_zmm, kZmmChains * 32 * 2, threads);
+  if (cpu_features().avx512_bf16 && isa_allows(cap, IsaCap::Avx512))
+    return measure_peak("avx512", dpbf16_zmm, kZmmChains * 32 * 2, threads);
 #endif
+  (void)threads, (void)cap;
   return {};
 }
 
-ComputePeak peak_int8_dot(int threads) {
+ComputePeak peak_int8_dot(int threads, IsaCap cap) {
 #if TL_CC_AVX512_VNNI
-  if (cpu_features().avx512f && cpu_features().avx512_vnni) return measure_peak("avx512", dpbusd_zmm, kZmmChains * 64 * 2, threads);
+  if (cpu_features().avx512f && cpu_features().avx512_vnni && isa_allows(cap, IsaCap::Avx512))
+    return measure_peak("avx512", dpbusd_zmm, kZmmChains * 64 * 2, threads);
 #endif
 #if TL_CC_AVX_VNNI
-  if (cpu_features().avx2 && cpu_features().avx_vnni) return measure_peak("avx-vnni", dpbusd_ymm, kYmmChains * 32 * 2, threads);
+  if (cpu_features().avx2 && cpu_features().avx_vnni && isa_allows(cap, IsaCap::Avx2))
+    return measure_peak("avx-vnni", dpbusd_ymm, kYmmChains * 32 * 2, threads);
 #endif
+  (void)threads, (void)cap;
   return {};
 }
 
-ComputePeak peak_amx_bf16(int threads) {
+ComputePeak peak_amx_bf16(int threads, IsaCap cap) {
 #if TL_CC_AMX
-  if (cpu_features().amx_bf16 && amx_ready()) return measure_peak("amx", tdpbf16ps_tiles, 4 * 16 * 16 * 32 * 2, threads);
+  if (cpu_features().amx_bf16 && amx_ready() && isa_allows(cap, IsaCap::Amx))
+    return measure_peak("amx", tdpbf16ps_tiles, 4 * 16 * 16 * 32 * 2, threads);
 #endif
+  (void)threads, (void)cap;
   return {};
 }
 
@@ -429,24 +460,25 @@ std::string cpu_name() {
   return strfmt("%s (family %u, model %u)", name.c_str(), family, model);
 }
 
-Ceilings measure_ceilings(int threads, size_t read_buffer_bytes) {
+Ceilings measure_ceilings(int threads, size_t read_buffer_bytes, IsaCap cap) {
   Ceilings c;
   c.cpu = cpu_name();
+  c.cap = cap;
   c.threads = threads;
   {
     ReadBuffer buf(read_buffer_bytes, threads);
     c.read_buffer_bytes = buf.bytes();
-    const std::vector<ReadKernel> all = read_kernels();
+    const std::vector<ReadKernel> all = read_kernels(cap);
     c.read_all = read_bandwidth(buf, all, c.threads);
     std::vector<ReadKernel> best_isa;
     for (const ReadKernel& k : all)
       if (k.isa == all[0].isa) best_isa.push_back(k);
     c.read_single = c.threads > 1 ? read_bandwidth(buf, best_isa, 1, 2) : c.read_all;
   }
-  c.fp32_fma = peak_fp32_fma(c.threads);
-  c.bf16_dot = peak_bf16_dot(c.threads);
-  c.int8_dot = peak_int8_dot(c.threads);
-  c.amx_bf16 = peak_amx_bf16(c.threads);
+  c.fp32_fma = peak_fp32_fma(c.threads, cap);
+  c.bf16_dot = peak_bf16_dot(c.threads, cap);
+  c.int8_dot = peak_int8_dot(c.threads, cap);
+  c.amx_bf16 = peak_amx_bf16(c.threads, cap);
   return c;
 }
 

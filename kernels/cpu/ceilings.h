@@ -20,7 +20,9 @@
 // Compute peaks (GFLOP/s; int8: GOP/s), per matrix instruction family this CPU has, on 1 thread and
 //   on all threads (every thread runs the same loop; total operations / wall time). Each loop is
 //   independent accumulator chains with no loads, enough chains to cover latency × issue ports:
-//     fp32_fma    vfmadd231ps: 24 zmm chains (AVX-512) or 12 ymm (AVX2+FMA); 2 FLOP per lane
+//     fp32_fma    vfmadd231ps: 24 zmm chains (AVX-512) or 12 ymm (AVX2+FMA); 2 FLOP per lane. Under
+//                 the generic (SSE2) table, whose GEMM multiplies and adds separately: 6 mulps and
+//                 6 addps chains, 1 FLOP per lane each (isa "sse2 mul+add"; also a CPU without FMA)
 //     bf16_dot    vdpbf16ps (AVX512_BF16): 24 zmm chains; 32 bf16 products per zmm = 64 FLOP
 //     int8_dot    vpdpbusd: 24 zmm chains (AVX512_VNNI) or 12 ymm (AVX-VNNI); 4 u8×s8 products per
 //                 32-bit lane = 8 OP per lane
@@ -28,6 +30,10 @@
 //                 16·16·32·2 = 16384 FLOP per instruction; only where amx_ready() (gemm_bf16.h:
 //                 CPU has AMX-BF16, the OS granted the tile state, the GEMM's self-test passed)
 //   An absent family has isa "" and zero rates. Each figure is the best of 3 timed runs of ~20 ms.
+//
+// Both kinds follow an ISA ceiling (isa.h IsaCap, the engine's `--isa`): under "avx2" the read variants
+// and peaks are the AVX2 ones and bf16 dot is absent, so a run capped below the CPU is measured
+// against what its own instructions can do.
 //
 // The whole measure_ceilings() takes ~1.5 s on a 2-core Zen 5 (most of it the bandwidth sweeps).
 // Tests: tests/kernels/test_ceilings.cpp (plausibility and checksums; never timing thresholds).
@@ -39,6 +45,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/isa.h"
+
 namespace tl::cpu {
 
 // A read kernel: returns Σ p[i] mod 2^32 over p[0, n) (p 64-byte aligned).
@@ -47,8 +55,9 @@ struct ReadKernel {
   std::string isa;   // "avx512", "avx2" or "generic"
   uint32_t (*sum)(const uint32_t* p, size_t n);
 };
-// The variants this CPU can run: the best ISA's first, then one of each lesser ISA for comparison.
-std::vector<ReadKernel> read_kernels();
+// The variants this CPU can run under `cap`: the best ISA's first, then one of each lesser ISA for
+// comparison.
+std::vector<ReadKernel> read_kernels(IsaCap cap = IsaCap::Auto);
 
 // The buffer the bandwidth is read from: `bytes` (rounded down to whole 4 KiB pages, at least one),
 // filled with word i = i·2654435761 mod 2^32 by the threads that read it.
@@ -85,13 +94,14 @@ struct ComputePeak {
   bool present() const { return !isa.empty(); }
 };
 
-ComputePeak peak_fp32_fma(int threads);
-ComputePeak peak_bf16_dot(int threads);
-ComputePeak peak_int8_dot(int threads);
-ComputePeak peak_amx_bf16(int threads);
+ComputePeak peak_fp32_fma(int threads, IsaCap cap = IsaCap::Auto);
+ComputePeak peak_bf16_dot(int threads, IsaCap cap = IsaCap::Auto);
+ComputePeak peak_int8_dot(int threads, IsaCap cap = IsaCap::Auto);
+ComputePeak peak_amx_bf16(int threads, IsaCap cap = IsaCap::Auto);
 
 struct Ceilings {
   std::string cpu;          // "AMD EPYC (family 26, model 2)": /proc/cpuinfo model name + CPUID
+  IsaCap cap = IsaCap::Auto;  // the ISA ceiling they were measured under
   int threads = 0;          // the threads the `all` figures used
   size_t read_buffer_bytes = 0;
   ReadBandwidth read_all;   // all threads
@@ -103,6 +113,6 @@ struct Ceilings {
 std::string cpu_name();
 
 // Everything above, in that order (bandwidth first, then the compute loops).
-Ceilings measure_ceilings(int threads, size_t read_buffer_bytes = size_t{512} << 20);
+Ceilings measure_ceilings(int threads, size_t read_buffer_bytes = size_t{512} << 20, IsaCap cap = IsaCap::Auto);
 
 }  // namespace tl::cpu

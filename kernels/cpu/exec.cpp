@@ -21,11 +21,10 @@ int64_t bf16_slice_inputs(int64_t l1d_bytes, int64_t l2_bytes) {
 
 Exec make_exec(IsaCap cap, bool bf16, Team team) {
   Exec e;
+  e.cap = cap;
   e.isa = &best_isa(cap);
-  const bool bf16_allowed = cap == IsaCap::Auto || cap >= IsaCap::Avx512;
-  e.bf16 = bf16 && bf16_allowed && gemm_bf16_available();
-  const bool amx_allowed = cap == IsaCap::Auto || cap == IsaCap::Amx;
-  e.bf16_kernel = amx_allowed && amx_ready() ? Bf16Kernel::Amx : Bf16Kernel::Dot;
+  e.bf16 = bf16 && isa_allows(cap, IsaCap::Avx512) && gemm_bf16_available();
+  e.bf16_kernel = isa_allows(cap, IsaCap::Amx) && amx_ready() ? Bf16Kernel::Amx : Bf16Kernel::Dot;
   e.bf16_kc = bf16_slice_inputs(::sysconf(_SC_LEVEL1_DCACHE_SIZE), ::sysconf(_SC_LEVEL2_CACHE_SIZE));
   e.int8_gemv = e.bf16 && gemv_vnni_available();
   e.team = team;

@@ -9,6 +9,7 @@
 namespace tl::cpu {
 
 struct Exec {
+  IsaCap cap = IsaCap::Auto;             // the ceiling it was made for (bench measures its peaks under it)
   const IsaKernels* isa = &best_isa();   // F32 GEMM, attention and element-wise loops
   bool bf16 = false;                     // large products (T >= 4) and attention on bf16 operands
   Bf16Kernel bf16_kernel = Bf16Kernel::Dot;  // the bf16 GEMM micro-kernel, when bf16

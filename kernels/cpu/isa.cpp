@@ -26,7 +26,7 @@ const char* isa_cap_name(IsaCap cap) { return kCapNames[static_cast<int>(cap)]; 
 
 const IsaKernels& best_isa(IsaCap cap) {
   const CpuFeatures& f = cpu_features();
-  const bool avx512 = cap == IsaCap::Auto || cap >= IsaCap::Avx512, avx2 = avx512 || cap == IsaCap::Avx2;
+  const bool avx512 = isa_allows(cap, IsaCap::Avx512), avx2 = isa_allows(cap, IsaCap::Avx2);
   if (avx512 && f.has_avx512() && isa_avx512()) return *isa_avx512();
   if (avx2 && f.has_avx2_fma_f16c() && isa_avx2()) return *isa_avx2();
   return *isa_generic();

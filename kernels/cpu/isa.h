@@ -77,6 +77,8 @@ enum class IsaCap { Auto, Generic, Avx2, Avx512, Amx };
 // The cap named `name`; false when the name is none of the above.
 bool parse_isa_cap(const char* name, IsaCap* cap);
 const char* isa_cap_name(IsaCap cap);
+// Whether `cap` lets the engine use instructions of `level` (auto allows everything the CPU has).
+constexpr bool isa_allows(IsaCap cap, IsaCap level) { return cap == IsaCap::Auto || cap >= level; }
 
 // The best compiled table this CPU runs, at most `cap`.
 const IsaKernels& best_isa(IsaCap cap = IsaCap::Auto);

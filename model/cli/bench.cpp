@@ -70,7 +70,7 @@ double copy_bandwidth_gbs(const cpu::Team& team) {
 // 512 MiB (part of it still came from the 32 MiB L3), and the winning variant alone, best of 2, ~4 %
 // slower than the ceiling's best of all variants: both would have moved the ratio, not the decode.
 std::vector<cpu::ReadKernel> probe_kernels(const cpu::Ceilings& c) {
-  std::vector<cpu::ReadKernel> all = cpu::read_kernels(), same;
+  std::vector<cpu::ReadKernel> all = cpu::read_kernels(c.cap), same;
   std::string isa = all.front().isa;
   for (const cpu::ReadKernel& k : all)
     if (k.name == c.read_all.variant) isa = k.isa;
@@ -173,7 +173,7 @@ std::vector<ChunkRatio> chunk_ratios(const BenchResult& r) {
 
 void print_ceilings(const BenchResult& r) {
   const cpu::Ceilings& c = r.ceilings;
-  std::printf("CPU            %s, %d threads\n", c.cpu.c_str(), c.threads);
+  std::printf("CPU            %s, %d threads%s\n", c.cpu.c_str(), c.threads, cap_text(c).c_str());
   std::printf("ceilings       read %.1f GB/s before the runs, %.1f after (%s; 1 thread %.1f); memcpy %.1f GB/s\n",
               c.read_all.gbs, r.read_after.gbs, c.read_all.variant.c_str(), c.read_single.gbs, r.copy_gbs);
   std::printf("               %s\n", peaks_text(c, false).c_str());
@@ -344,7 +344,7 @@ int cmd_bench(int argc, char** argv) {
   std::unique_ptr<cpu::ReadBuffer> probe_buffer;
   ReadProbe probe;
   if (r.have_ceilings) {
-    r.ceilings = cpu::measure_ceilings(threads, read_bytes);
+    r.ceilings = cpu::measure_ceilings(threads, read_bytes, engine.kernels().cpu().cap);
     probe_buffer = std::make_unique<cpu::ReadBuffer>(read_bytes, threads);
     probe = {probe_buffer.get(), probe_kernels(r.ceilings), threads};
     r.probe_bytes = probe_buffer->bytes();
@@ -355,7 +355,7 @@ int cmd_bench(int argc, char** argv) {
     r.runs.push_back(time_pipeline(engine, image, req, r.last, r.have_ceilings ? &probe : nullptr));
   r.peak_rss = peak_rss_bytes() - r.probe_bytes;  // the probe buffer was resident when the peak was reset
   if (r.have_ceilings) {
-    r.read_after = cpu::read_bandwidth(*probe_buffer, cpu::read_kernels(), threads);
+    r.read_after = cpu::read_bandwidth(*probe_buffer, cpu::read_kernels(r.ceilings.cap), threads);
     probe_buffer.reset();
     r.matrix = matrix_peak(r.ceilings, engine.kernels());
     r.vision_flops = vision_flops(engine.config());

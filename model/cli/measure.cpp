@@ -156,8 +156,13 @@ std::string peaks_text(const cpu::Ceilings& c, bool single_thread) {
          one("int8 dot", c.int8_dot, "GOP/s") + ", " + one("AMX bf16", c.amx_bf16, "GFLOP/s");
 }
 
+std::string cap_text(const cpu::Ceilings& c) {
+  return c.cap == cpu::IsaCap::Auto ? "" : strfmt(", ceilings under --isa %s", cpu::isa_cap_name(c.cap));
+}
+
 void add_ceilings_json(json::Value& obj, const cpu::Ceilings& c) {
   obj.set("cpu", json::Value::string(c.cpu));
+  obj.set("isa_cap", json::Value::string(cpu::isa_cap_name(c.cap)));
   obj.set("read_buffer_bytes", json::Value::integer(static_cast<int64_t>(c.read_buffer_bytes)));
   obj.set("read_variant", json::Value::string(c.read_all.variant));
   obj.set("read_gbs_1t", rounded(c.read_single.gbs));

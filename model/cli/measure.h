@@ -97,7 +97,9 @@ MatrixPeak matrix_peak(const cpu::Ceilings& c, const ops::Context& k);
 // "fp32 FMA 527 GFLOP/s, bf16 dot 1053 GFLOP/s, int8 dot 874 GOP/s, AMX bf16 absent" (all threads) and
 // the same for one thread.
 std::string peaks_text(const cpu::Ceilings& c, bool single_thread);
-// Adds the ceilings to a JSON object: cpu, read_buffer_bytes, read_variant, read_gbs_1t,
+// ", ceilings under --isa avx2" when they were measured under a cap, else "".
+std::string cap_text(const cpu::Ceilings& c);
+// Adds the ceilings to a JSON object: cpu, isa_cap, read_buffer_bytes, read_variant, read_gbs_1t,
 // peak_{fp32,bf16,amx_bf16}_gflops[_1t], peak_int8_gops[_1t] (0 where absent). The all-threads read
 // bandwidth is the caller's (bench reports it before and after its runs).
 void add_ceilings_json(json::Value& obj, const cpu::Ceilings& c);

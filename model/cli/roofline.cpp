@@ -404,7 +404,7 @@ int cmd_roofline(int argc, char** argv) {
     ch.ceilings = chart_ceilings(gpu_ceilings);
     ch.precision = "cuda (F16/BF16 matrices on tensor cores)";
   } else {
-    cpu_ceilings = cpu::measure_ceilings(kernels.threads(), read_bytes);
+    cpu_ceilings = cpu::measure_ceilings(kernels.threads(), read_bytes, kernels.cpu().cap);
     ch.ceilings = chart_ceilings(cpu_ceilings);
     ch.precision = ops::precision_name(kernels.precision());
   }

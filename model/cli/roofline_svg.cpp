@@ -111,11 +111,15 @@ ChartCeilings chart_ceilings(const cpu::Ceilings& c) {
   ChartCeilings ch;
   ch.machine = c.cpu;
   ch.workers = strfmt("%d threads", c.threads);
+  if (c.cap != cpu::IsaCap::Auto) ch.workers += strfmt(", ceilings under --isa %s", cpu::isa_cap_name(c.cap));
   ch.read_gbs = c.read_all.gbs;
   if (c.amx_bf16.present()) ch.roofs.push_back({"AMX bf16 (tdpbf16ps)", "AMX bf16", "GFLOP/s", c.amx_bf16.all, "#e377c2"});
   if (c.bf16_dot.present()) ch.roofs.push_back({"bf16 dot (vdpbf16ps)", "bf16", "GFLOP/s", c.bf16_dot.all, "#9467bd"});
   if (c.int8_dot.present()) ch.roofs.push_back({"int8 dot (vpdpbusd)", "int8", "GOP/s", c.int8_dot.all, "#8c564b"});
-  if (c.fp32_fma.present()) ch.roofs.push_back({"fp32 FMA (vfmadd)", "fp32", "GFLOP/s", c.fp32_fma.all, "#2ca02c"});
+  if (c.fp32_fma.present()) {
+    const bool fma = c.fp32_fma.isa.find("mul+add") == std::string::npos;  // SSE2: mulps and addps
+    ch.roofs.push_back({fma ? "fp32 FMA (vfmadd)" : "fp32 mul+add (sse2)", "fp32", "GFLOP/s", c.fp32_fma.all, "#2ca02c"});
+  }
   std::sort(ch.roofs.begin(), ch.roofs.end(), [](const Roof& a, const Roof& b) { return a.gflops > b.gflops; });
   ch.notes.push_back("1 thread:");
   ch.notes.push_back(strfmt("read %.1f GB/s", c.read_single.gbs));

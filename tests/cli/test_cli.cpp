@@ -296,6 +296,23 @@ TEST(Cli, BenchReportsEveryPhaseAsOneJsonLine) {
   expect_bad_input(run_tinyllava("bench -m '" + kTiny + "' --repeat 0", dir.path()), "--repeat");
 }
 
+// bench --isa generic: the engine runs its SSE2 table and is measured against that table's own
+// ceilings (SSE2 mul+add, generic reads), not the CPU's best, and says so.
+TEST(Cli, BenchCeilingsFollowTheIsaCap) {
+  ScratchDir dir;
+  RunResult r = run_tinyllava("bench -m '" + kTiny + "' -n 4 --json -t 2 --isa generic --read-buffer 16", dir.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string last = r.out.substr(r.out.rfind('\n', r.out.size() - 2) + 1);
+  tl::json::Value v = tl::json::parse(last, "bench --json");
+  EXPECT_EQ(v.find("isa_cap")->as_string(), "generic");
+  EXPECT_EQ(v.find("read_variant")->as_string().rfind("generic", 0), 0u) << last;
+  EXPECT_EQ(v.find("peak_bf16_gflops")->as_number(), 0);
+  EXPECT_GT(v.find("peak_fp32_gflops")->as_number(), 0);
+  EXPECT_NE(r.out.find("ceilings under --isa generic"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fp32 FMA"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(sse2 mul+add)"), std::string::npos) << r.out;
+}
+
 // A roofline run's SVG is one well-formed document with every kernel's point, the ceilings and the
 // end-to-end bar, and its table names every kernel.
 static void expect_roofline(const RunResult& r, const std::string& svg) {

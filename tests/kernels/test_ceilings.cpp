@@ -74,7 +74,8 @@ TEST(Ceilings, MeasuredFiguresArePlausible) {
     EXPECT_GT(c.read_all.gbs, 0);
     EXPECT_GT(c.read_single.gbs, 0);
     EXPECT_FALSE(c.read_all.variant.empty());
-    EXPECT_EQ(c.fp32_fma.present(), f.fma && (f.avx2 || f.avx512f));
+    EXPECT_TRUE(c.fp32_fma.present());  // FMA, or SSE2's mulps and addps on a CPU without it
+    EXPECT_EQ(c.fp32_fma.isa == "sse2 mul+add", !(f.fma && (f.avx2 || f.avx512f))) << c.fp32_fma.isa;
     if (!f.avx512_bf16) {
       EXPECT_FALSE(c.bf16_dot.present());
     }
@@ -89,4 +90,29 @@ TEST(Ceilings, MeasuredFiguresArePlausible) {
     if (problem.empty()) break;
   }
   EXPECT_EQ(problem, "");
+}
+
+// Under an ISA cap (the engine's --isa) the ceilings are those of the capped instructions: the read
+// variants and the fp32 peak of that ISA, no bf16 dot or AMX below avx512 / amx.
+TEST(Ceilings, FollowTheIsaCap) {
+  const cpu::CpuFeatures& f = cpu::cpu_features();
+  for (const cpu::ReadKernel& k : cpu::read_kernels(cpu::IsaCap::Generic)) EXPECT_EQ(k.isa, "generic") << k.name;
+  const cpu::ComputePeak sse2 = cpu::peak_fp32_fma(1, cpu::IsaCap::Generic);
+  EXPECT_EQ(sse2.isa, "sse2 mul+add");
+  EXPECT_GT(sse2.single, 0);
+  EXPECT_FALSE(cpu::peak_bf16_dot(1, cpu::IsaCap::Generic).present());
+  EXPECT_FALSE(cpu::peak_int8_dot(1, cpu::IsaCap::Generic).present());
+  EXPECT_FALSE(cpu::peak_bf16_dot(1, cpu::IsaCap::Avx2).present());
+  EXPECT_FALSE(cpu::peak_amx_bf16(1, cpu::IsaCap::Avx512).present());
+  if (!(f.avx2 && f.fma)) GTEST_SKIP() << "no AVX2+FMA on this CPU: the avx2 cap's checks do not apply";
+  const std::vector<cpu::ReadKernel> avx2 = cpu::read_kernels(cpu::IsaCap::Avx2);
+  EXPECT_EQ(avx2.front().isa, "avx2");
+  for (const cpu::ReadKernel& k : avx2) EXPECT_NE(k.isa, "avx512") << k.name;
+  const cpu::ComputePeak fma = cpu::peak_fp32_fma(1, cpu::IsaCap::Avx2);
+  EXPECT_EQ(fma.isa, "avx2");
+  EXPECT_GT(fma.single, 0);
+  const cpu::Ceilings c = cpu::measure_ceilings(1, 16u << 20, cpu::IsaCap::Avx2);
+  EXPECT_EQ(c.cap, cpu::IsaCap::Avx2);
+  EXPECT_EQ(c.fp32_fma.isa, "avx2");
+  EXPECT_EQ(c.read_all.variant.rfind("avx2", 0), 0u) << c.read_all.variant;
 }
