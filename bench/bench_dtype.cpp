@@ -1,12 +1,16 @@
 // bench/bench_dtype.cpp — bulk dtype conversion (tensor/dtype.h) at a real row size, against Eigen's
-// half/bfloat16 conversions as the baseline in the same run. Reports output bytes per second.
+// half/bfloat16 conversions as the baseline in the same run, and each ISA table's F16 widening (the
+// engine's weight and KV-cache loads: vcvtph2ps, or the generic table's integer bit moves). Reports
+// output bytes per second.
 //
 //   ./build/bench/bench_dtype --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 #include <benchmark/benchmark.h>
 
 #include <random>
+#include <string>
 #include <vector>
 
+#include "kernels/cpu/isa.h"
 #include "tensor/dtype.h"
 #ifdef TINYLLAVA_HAVE_EIGEN
 #include <Eigen/Core>
@@ -51,6 +55,17 @@ void BM_FromF32(benchmark::State& state, DType t) {
   report(state, kN * dtype_size(t));
 }
 
+void BM_IsaToF32(benchmark::State& state, const cpu::IsaKernels* isa) {
+  std::vector<float> src = random_floats(), dst(kN);
+  std::vector<uint8_t> packed(kN * 2);
+  convert_from_f32(src.data(), packed.data(), DType::F16, kN);
+  for (auto _ : state) {
+    isa->to_f32(packed.data(), DType::F16, dst.data(), static_cast<int64_t>(kN));
+    benchmark::DoNotOptimize(dst.data());
+  }
+  report(state, kN * 4);
+}
+
 #ifdef TINYLLAVA_HAVE_EIGEN
 template <typename H>
 void BM_EigenToF32(benchmark::State& state) {
@@ -87,4 +102,12 @@ BENCHMARK_CAPTURE(BM_ToF32, bf16, DType::BF16)->Name("tinyllava/bf16_to_f32");
 BENCHMARK_CAPTURE(BM_FromF32, f16, DType::F16)->Name("tinyllava/f32_to_f16");
 BENCHMARK_CAPTURE(BM_FromF32, bf16, DType::BF16)->Name("tinyllava/f32_to_bf16");
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  for (const cpu::IsaKernels* isa : cpu::runnable_isa_tables())
+    benchmark::RegisterBenchmark((std::string("isa/") + isa->name + "/f16_to_f32").c_str(), BM_IsaToF32, isa);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -319,6 +319,28 @@ TEST(Kernels, IsaDotAxpyConvert) {
   }
 }
 
+// Every binary16 bit pattern (zeros, subnormals, normals, Inf, NaN payloads; both signs) widens to the
+// same F32 bits in every table as the scalar f16_to_f32, except that a signalling NaN comes out quiet
+// (its payload kept): vcvtph2ps, and the generic table's integer bit moves (f16_lanes).
+TEST(Kernels, IsaF16ToF32ExactForEveryPattern) {
+  std::vector<uint16_t> all(65536 + 5);  // + a tail past the last whole vector
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<uint16_t>(i);
+  for (const cpu::IsaKernels* isa : isa_tables()) {
+    std::vector<float> got(all.size());
+    isa->to_f32(all.data(), DType::F16, got.data(), static_cast<int64_t>(all.size()));
+    int wrong = 0;
+    for (size_t i = 0; i < all.size(); ++i) {
+      const float want = f16_to_f32(all[i]);
+      uint32_t g, w;
+      std::memcpy(&g, &got[i], 4);
+      std::memcpy(&w, &want, 4);
+      if (std::isnan(want)) w |= 0x00400000u;
+      if (g != w && ++wrong <= 3) ADD_FAILURE() << isa->name << " f16 0x" << std::hex << all[i] << ": 0x" << g << " want 0x" << w;
+    }
+    EXPECT_EQ(wrong, 0) << isa->name;
+  }
+}
+
 TEST(Kernels, IsaFlashAttentionAndActivationsAllTables) {
   // Dh from 1 to 136 covers the register-tiled widths of every ISA and the column-by-column fallback;
   // T and S cross the 16-query blocks and key tiles with tails; offsets cover prefill after a cache.
